@@ -1,0 +1,104 @@
+// Package browsertest starts a real headless Chromium for tests, through
+// chromedp, with the flags this build environment needs (no sandbox as root,
+// no background networking, a fresh profile per test).
+//
+// When Chromium is missing the test is skipped, except under CI=true, where a
+// missing browser fails the test: CI must never pass by skipping.
+package browsertest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// ErrNoBrowser means no Chromium binary was found.
+var ErrNoBrowser = errors.New("browsertest: chromium not found (install it with scripts/deps.sh)")
+
+// candidates are the Chromium binaries tried in order. /usr/bin/chromium on
+// Debian is a shell wrapper; the real binary is preferred.
+func candidates() []string {
+	return []string{
+		"/usr/lib/chromium/chromium",
+		"chromium",
+		"chromium-browser",
+		"google-chrome",
+		"google-chrome-stable",
+	}
+}
+
+// ExecPath returns the Chromium binary to run: $CHROMIUM if set, otherwise
+// the first of the usual locations that exists.
+func ExecPath() (string, error) {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p, nil
+	}
+	for _, c := range candidates() {
+		if p, err := exec.LookPath(c); err == nil {
+			return p, nil
+		}
+	}
+	return "", ErrNoBrowser
+}
+
+// Options returns the allocator options for a headless Chromium with a
+// profile in userDataDir.
+func Options(execPath, userDataDir string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(execPath),
+		chromedp.UserDataDir(userDataDir),
+		chromedp.Headless,
+		chromedp.NoSandbox, // Chromium refuses to start as root without it
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-breakpad", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("safebrowsing-disable-auto-update", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+	}
+}
+
+// New starts a headless Chromium and returns a chromedp context for one tab,
+// bounded by timeout. The browser is stopped when the test ends. Without a
+// browser the test is skipped, or fails when the CI environment variable is
+// "true".
+func New(t testing.TB, timeout time.Duration) context.Context {
+	t.Helper()
+	path, err := ExecPath()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v (CI=true: browser tests must run)", err)
+		}
+		t.Skipf("%v", err)
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), Options(path, t.TempDir())...)
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	tctx, tcancel := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() {
+		tcancel()
+		cancel() // closes the tab and the browser
+		acancel()
+	})
+	// Start the browser now so that a broken install fails here, clearly.
+	if err := chromedp.Run(tctx); err != nil {
+		t.Fatalf("browsertest: start chromium %s: %v", path, err)
+	}
+	return tctx
+}
