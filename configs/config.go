@@ -1,0 +1,266 @@
+package configs
+
+import (
+	"time"
+
+	"github.com/stirling-iot/stirling/pipeline"
+	"github.com/stirling-iot/stirling/sensors"
+)
+
+// Config is the whole agent configuration: one YAML file, plus the ROI file
+// it names. Every field has a default (see Default); a file only needs the
+// keys it changes.
+type Config struct {
+	Device     Device      `yaml:"device"`
+	Sensors    Sensors     `yaml:"sensors"`
+	ROIsFile   string      `yaml:"rois_file"`
+	Pipeline   Pipeline    `yaml:"pipeline"`
+	Spool      Spool       `yaml:"spool"`
+	Publishers []Publisher `yaml:"publishers"`
+	HTTP       HTTP        `yaml:"http"`
+
+	// ROIs are the regions read from ROIsFile (or the defaults when that
+	// file does not exist yet; see ROIsDefaulted). Not part of the YAML.
+	ROIs sensors.ROIs `yaml:"-"`
+	// ROIsPath is ROIsFile resolved against the config file's directory:
+	// the file `stirling calibrate` rewrites and the agent watches.
+	ROIsPath string `yaml:"-"`
+	// ROIsDefaulted is true when ROIsPath did not exist and ROIs holds the
+	// built-in defaults (the simulator's layout). The agent should warn.
+	ROIsDefaulted bool `yaml:"-"`
+	// Source names where the config came from (a path, "embedded:sim.yaml",
+	// or "greengrass:configuration"); used in error messages.
+	Source string `yaml:"-"`
+}
+
+// Device identifies this machine.
+type Device struct {
+	// ThingName is the AWS IoT thing name. Empty means "take it from
+	// AWS_IOT_THING_NAME" (Greengrass sets it for every component).
+	ThingName string `yaml:"thing_name"`
+}
+
+// Bus values.
+const (
+	BusHardware = "hardware"
+	BusSim      = "sim"
+)
+
+// Sensors selects the sensor bus and configures the two sensors.
+type Sensors struct {
+	// Bus is "hardware" (I2C + GPIO on a Raspberry Pi) or "sim" (the
+	// simulated engine, camera and tachometer line).
+	Bus        string     `yaml:"bus"`
+	Thermal    Thermal    `yaml:"thermal"`
+	Tachometer Tachometer `yaml:"tachometer"`
+	Sim        Sim        `yaml:"sim"`
+}
+
+// Thermal configures the MLX90640 camera.
+type Thermal struct {
+	// I2CBus is the periph bus name: "1" or "/dev/i2c-1".
+	I2CBus string `yaml:"i2c_bus"`
+	// Address is the 7-bit I2C address (0x33 from the factory).
+	Address uint16 `yaml:"address"`
+	// RefreshHz is the subpage rate: 0.5, 1, 2, 4, 8, 16, 32 or 64.
+	RefreshHz float64 `yaml:"refresh_hz"`
+	// Resolution is the ADC resolution in bits, 16 to 19.
+	Resolution int `yaml:"resolution"`
+	// Pattern is the subpage pattern: "chess" (factory default) or "interleaved".
+	Pattern string `yaml:"pattern"`
+	// Emissivity of the observed surfaces, 0.1 to 1.
+	Emissivity float64 `yaml:"emissivity"`
+	// ReflectedC is the reflected (background) temperature in deg C. Nil
+	// means the Melexis recommendation: the sensor's ambient minus 8 deg C.
+	ReflectedC *float64 `yaml:"reflected_c"`
+}
+
+// Tachometer configures the flywheel mark sensor on a GPIO line.
+type Tachometer struct {
+	// Chip is the GPIO character device: "gpiochip0" on a Pi 4 and on a Pi 5
+	// with kernel 6.6.45 or later ("gpiochip4" on older Pi 5 kernels).
+	Chip string `yaml:"gpio_chip"`
+	// Line is the line offset on Chip (BCM number on the Pi): 4.
+	Line int `yaml:"gpio_line"`
+	// Edge is the edge counted as one mark: "rising", "falling" or "both".
+	// Which one the black mark produces depends on the TCRT5000 module
+	// (most D0 outputs go high over black).
+	Edge string `yaml:"edge"`
+	// Bias is the line bias: "as_is", "disable", "pull_up" or "pull_down".
+	Bias string `yaml:"bias"`
+	// MarksPerRev is the number of marks on the wheel.
+	MarksPerRev int `yaml:"marks_per_rev"`
+	// MinRPM and MaxRPM bound plausible speeds: a period shorter than one
+	// MaxRPM revolution is a glitch and is ignored.
+	MinRPM float64 `yaml:"min_rpm"`
+	MaxRPM float64 `yaml:"max_rpm"`
+	// StallTimeout is how long without a mark before the speed is reported
+	// as 0 (stalled).
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+}
+
+// Sim configures the simulated sensor bus (used when Bus is "sim").
+type Sim struct {
+	// Scenario names the engine script: "run" (light, heat, run), "idle",
+	// "stall", "flame_out" ... as the simulator documents.
+	Scenario string `yaml:"scenario"`
+	// Seed makes the noise reproducible; 0 picks one from the time.
+	Seed int64 `yaml:"seed"`
+	// Speedup runs virtual time this many times faster than the wall clock
+	// (1 to 10000).
+	Speedup float64 `yaml:"speedup"`
+	// Faults are injected at given virtual times.
+	Faults []SimFault `yaml:"faults"`
+}
+
+// SimFault is one injected fault.
+type SimFault struct {
+	// Kind names the fault as the simulator documents it (e.g. "i2c_nack",
+	// "dead_pixels", "edge_glitch", "flame_out").
+	Kind string `yaml:"kind"`
+	// At is the virtual time after start when the fault begins.
+	At time.Duration `yaml:"at"`
+	// For is how long it lasts; 0 means until the end.
+	For time.Duration `yaml:"for"`
+}
+
+// Pipeline configures validation, filters, windows and batching. See
+// pipeline.Opts for the meaning of each field; Opts converts.
+type Pipeline struct {
+	// Window is the aggregation window, aligned to wall-clock multiples of
+	// the sensor timestamps (100ms to 1h).
+	Window time.Duration `yaml:"window"`
+	// WindowGrace is how long after a window's end it stays open for late
+	// readings (0 to less than window).
+	WindowGrace time.Duration `yaml:"window_grace"`
+	// Metrics holds per-metric validation ranges and deadbands, keyed by
+	// metric name; listed keys override the defaults one field at a time.
+	Metrics map[string]Metric `yaml:"metrics"`
+	Hampel  Hampel            `yaml:"hampel"`
+	// EMAAlpha smooths filtered metrics: 0 is off, up to 1 (no smoothing).
+	EMAAlpha float64 `yaml:"ema_alpha"`
+	// Heartbeat re-sends a metric held back by its deadband at least this
+	// often, and the engine state too.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	ROI       ROIStats      `yaml:"roi"`
+	Engine    Engine        `yaml:"engine"`
+	Batch     Batch         `yaml:"batch"`
+}
+
+// Metric is one metric's validation range and deadband.
+type Metric struct {
+	Min float64 `yaml:"min"`
+	Max float64 `yaml:"max"`
+	// Deadband: a window aggregate whose mean moved by no more than this
+	// from the last one sent (with the same quality) is held back until
+	// the heartbeat. 0 sends every window.
+	Deadband float64 `yaml:"deadband"`
+}
+
+// Hampel configures spike rejection.
+type Hampel struct {
+	// Window is the number of recent samples (odd, 3 to 31); 0 turns the
+	// filter off.
+	Window int `yaml:"window"`
+	// Threshold is the spike threshold in robust standard deviations.
+	Threshold float64 `yaml:"threshold"`
+	// MinDeviation is the smallest deviation (in the metric's unit) ever
+	// called a spike, so a flat signal does not turn noise into spikes.
+	MinDeviation float64 `yaml:"min_deviation"`
+}
+
+// ROIStats configures the per-frame region statistics.
+type ROIStats struct {
+	// MinValid is the fraction of a region's pixels that must be valid,
+	// not broken and fresh for a GOOD or UNCERTAIN statistic (0 to 1).
+	MinValid float64 `yaml:"min_valid"`
+	// MaxPixelAge is how old a pixel may be, relative to the frame time.
+	MaxPixelAge time.Duration `yaml:"max_pixel_age"`
+}
+
+// Engine configures the engine-state machine.
+type Engine struct {
+	RunningRPM float64 `yaml:"running_rpm"`
+	FlameOnC   float64 `yaml:"flame_on_c"`
+	FlameOffC  float64 `yaml:"flame_off_c"`
+	WarmDeltaK float64 `yaml:"warm_delta_k"`
+}
+
+// Batch configures batching.
+type Batch struct {
+	MaxReadings int           `yaml:"max_readings"`
+	MaxBytes    Size          `yaml:"max_bytes"`
+	MaxLatency  time.Duration `yaml:"max_latency"`
+}
+
+// Spool configures the on-disk spool between the pipeline and publishers.
+type Spool struct {
+	// Dir holds the segment files; relative paths are relative to the
+	// working directory of the agent.
+	Dir string `yaml:"dir"`
+	// MaxBytes caps the spool on disk; the oldest segments go first.
+	MaxBytes Size `yaml:"max_bytes"`
+	// MaxAge drops data older than this (SiteWise rejects points older
+	// than 7 days anyway).
+	MaxAge time.Duration `yaml:"max_age"`
+	// SegmentBytes is the size at which a segment is closed.
+	SegmentBytes Size `yaml:"segment_bytes"`
+	// SyncInterval is the group-commit fsync interval; 0 syncs every batch.
+	SyncInterval time.Duration `yaml:"sync_interval"`
+}
+
+// HTTP configures the status page and health endpoint.
+type HTTP struct {
+	// Listen is the address of the status page; empty turns it off.
+	Listen string `yaml:"listen"`
+	// HealthzMaxSilence: /healthz fails when no publisher succeeded for
+	// this long.
+	HealthzMaxSilence time.Duration `yaml:"healthz_max_silence"`
+}
+
+// Opts converts the pipeline section to pipeline options (without the
+// clock and logger, which the caller sets).
+func (p *Pipeline) Opts() pipeline.Opts {
+	o := pipeline.DefaultOpts() // for the fields the YAML does not expose
+	o.Window, o.WindowGrace = p.Window, p.WindowGrace
+	o.Metrics = make(map[string]pipeline.MetricOpts, len(p.Metrics))
+	o.Hampel = pipeline.HampelOpts{Window: p.Hampel.Window, Threshold: p.Hampel.Threshold, MinDeviation: p.Hampel.MinDeviation}
+	o.EMAAlpha, o.Heartbeat = p.EMAAlpha, p.Heartbeat
+	o.ROI = pipeline.ROIOpts{MinValid: p.ROI.MinValid, MaxPixelAge: p.ROI.MaxPixelAge}
+	o.Engine = pipeline.EngineOpts{
+		RunningRPM: p.Engine.RunningRPM,
+		FlameOnC:   p.Engine.FlameOnC,
+		FlameOffC:  p.Engine.FlameOffC,
+		WarmDeltaK: p.Engine.WarmDeltaK,
+	}
+	o.Batch = pipeline.BatchOpts{MaxReadings: p.Batch.MaxReadings, MaxBytes: int(p.Batch.MaxBytes), MaxLatency: p.Batch.MaxLatency}
+	for k, m := range p.Metrics {
+		o.Metrics[k] = pipeline.MetricOpts{Min: m.Min, Max: m.Max, Deadband: m.Deadband}
+	}
+	return o
+}
+
+// pipelineFromOpts is the inverse of Opts, used by Default so the pipeline's
+// defaults live in pipeline.DefaultOpts only.
+func pipelineFromOpts(o pipeline.Opts) Pipeline {
+	p := Pipeline{
+		Window:      o.Window,
+		WindowGrace: o.WindowGrace,
+		Metrics:     make(map[string]Metric, len(o.Metrics)),
+		Hampel:      Hampel{Window: o.Hampel.Window, Threshold: o.Hampel.Threshold, MinDeviation: o.Hampel.MinDeviation},
+		EMAAlpha:    o.EMAAlpha,
+		Heartbeat:   o.Heartbeat,
+		ROI:         ROIStats{MinValid: o.ROI.MinValid, MaxPixelAge: o.ROI.MaxPixelAge},
+		Engine: Engine{
+			RunningRPM: o.Engine.RunningRPM,
+			FlameOnC:   o.Engine.FlameOnC,
+			FlameOffC:  o.Engine.FlameOffC,
+			WarmDeltaK: o.Engine.WarmDeltaK,
+		},
+		Batch: Batch{MaxReadings: o.Batch.MaxReadings, MaxBytes: Size(o.Batch.MaxBytes), MaxLatency: o.Batch.MaxLatency},
+	}
+	for k, m := range o.Metrics {
+		p.Metrics[k] = Metric{Min: m.Min, Max: m.Max, Deadband: m.Deadband}
+	}
+	return p
+}

@@ -1,0 +1,4 @@
+package pipeline
+
+// maxHampel is the largest Hampel window.
+const maxHampel = 31
