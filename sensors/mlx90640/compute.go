@@ -119,6 +119,7 @@ type fastParams struct {
 	alphaCorrR [4]float64
 	cpOff      [2]float64
 	il0        float64
+	bad        [Pixels]bool // broken or outlier
 }
 
 func (p *Params) precompute() {
@@ -179,6 +180,9 @@ func (p *Params) precompute() {
 	f.alphaCorrR[3] = f.alphaCorrR[2] * (1 + f.ksTo[2]*(f.ct[3]-f.ct[2]))
 	f.cpOff = [2]float64{float64(p.CpOffset[0]), float64(p.CpOffset[1])}
 	f.il0 = float64(p.ILChessC[0])
+	for k := range Pixels {
+		f.bad[k] = p.isBad(k)
+	}
 }
 
 // Vdd returns the supply voltage of a frame, V.
