@@ -88,13 +88,25 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 		}
 		t.Skipf("%v", err)
 	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), Options(path, t.TempDir())...)
+	// Not t.TempDir: Chromium's helper processes may still write to the
+	// profile for a moment after the browser exits, which fails its cleanup.
+	dir, err := os.MkdirTemp("", "browsertest-")
+	if err != nil {
+		t.Fatalf("browsertest: %v", err)
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), Options(path, dir)...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	tctx, tcancel := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() {
 		tcancel()
 		cancel() // closes the tab and the browser
 		acancel()
+		for range 20 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 	// Start the browser now so that a broken install fails here, clearly.
 	if err := chromedp.Run(tctx); err != nil {

@@ -1,0 +1,456 @@
+package status
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stirling-iot/stirling/internal/clock"
+	"github.com/stirling-iot/stirling/sensors"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Opts configures a Server. The zero value of every field has a default.
+type Opts struct {
+	// Addr is the listen address; default "127.0.0.1:8080". Port 0 picks a
+	// free port (see Server.Addr).
+	Addr string
+	// HealthMaxSilence is how long /healthz tolerates nothing delivered and
+	// nothing spooled before it reports unhealthy; default 2 minutes. The
+	// server's start counts as activity, so a fresh agent gets this much grace.
+	HealthMaxSilence time.Duration
+	// History is how much RPM history the chart keeps, sampled every
+	// second; default 10 minutes.
+	History time.Duration
+	// FrameInterval caps the rate of "frame" events; default 250 ms.
+	FrameInterval time.Duration
+	// RPMMetric is the reading charted as RPM; default "rpm".
+	RPMMetric string
+	// Logger receives the server's logs; default slog.Default().
+	Logger *slog.Logger
+	// Clock tells the time for health and history; default clock.Real.
+	Clock clock.Clock
+}
+
+// Server is the status HTTP server.
+type Server struct {
+	src  Source
+	opts Opts
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	started time.Time
+
+	mu       sync.Mutex
+	ln       net.Listener
+	frame    sensors.Frame // scratch for Source.Frame, guarded by mu
+	frameSeq uint64
+	frameOK  bool
+	frameDoc []byte // cached JSON of the frame with frameSeq
+	history  []rpmPoint
+	histNext int // ring write position once history is full
+	clients  map[chan event]struct{}
+	done     chan struct{} // closed when Run is shutting down
+
+	sseClients atomic.Int64
+	sseDropped atomic.Uint64
+	sseEvents  atomic.Uint64
+}
+
+type rpmPoint struct {
+	T   int64    // unix milliseconds
+	RPM *float64 // nil when no good reading
+}
+
+func (p rpmPoint) MarshalJSON() ([]byte, error) {
+	b := []byte{'['}
+	b = strconv.AppendInt(b, p.T, 10)
+	b = append(b, ',')
+	if p.RPM == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendFloat(b, *p.RPM)
+	}
+	return append(b, ']'), nil
+}
+
+type event struct {
+	name string
+	data []byte
+}
+
+// New returns a server reading from src. It does not listen until Listen or Run.
+func New(src Source, opts Opts) *Server {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:8080"
+	}
+	if opts.HealthMaxSilence <= 0 {
+		opts.HealthMaxSilence = 2 * time.Minute
+	}
+	if opts.History <= 0 {
+		opts.History = 10 * time.Minute
+	}
+	if opts.FrameInterval <= 0 {
+		opts.FrameInterval = 250 * time.Millisecond
+	}
+	if opts.RPMMetric == "" {
+		opts.RPMMetric = "rpm"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	s := &Server{
+		src:     src,
+		opts:    opts,
+		log:     opts.Logger.With("component", "status"),
+		started: opts.Clock.Now(),
+		clients: make(map[chan event]struct{}),
+		done:    make(chan struct{}),
+	}
+	static, _ := fs.Sub(assets, "assets")
+	mux := http.NewServeMux()
+	mux.Handle("GET /", http.FileServerFS(static))
+	mux.HandleFunc("GET /events", s.handleEvents)
+	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /api/status", s.handleStatus)
+	mux.HandleFunc("GET /api/frame", s.handleFrame)
+	mux.HandleFunc("GET /api/ramp", handleRamp)
+	s.mux = mux
+	return s
+}
+
+// Handler is the server's HTTP handler, for tests and for mounting elsewhere.
+// Without Run, /events only sends the initial state.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Listen opens the listening socket. Run calls it if it was not called.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("status: listen: %w", err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the address the server listens on, valid after Listen (or once
+// Run has started listening); empty before.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Run serves until ctx is done, then shuts down gracefully (open event
+// streams are closed, in-flight requests get 5 seconds).
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.log.Info("status server listening", "addr", s.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(s.ln) }()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.loop(ctx)
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	close(s.done)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("status: serve: %w", err)
+	}
+	return nil
+}
+
+// loop samples the RPM history and pushes events until ctx or done.
+func (s *Server) loop(ctx context.Context) {
+	sec := time.NewTicker(time.Second)
+	defer sec.Stop()
+	fr := time.NewTicker(s.opts.FrameInterval)
+	defer fr.Stop()
+	s.tick()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-sec.C:
+			s.tick()
+		case <-fr.C:
+			if doc, changed := s.latestFrame(); changed {
+				s.broadcast(event{"frame", doc})
+			}
+		}
+	}
+}
+
+// tick samples RPM and broadcasts a status event.
+func (s *Server) tick() {
+	snap := s.src.Snapshot()
+	s.sample(snap)
+	doc, err := json.Marshal(s.statusDoc(snap))
+	if err != nil {
+		s.log.Error("status encode failed", "err", err)
+		return
+	}
+	s.broadcast(event{"status", doc})
+}
+
+func (s *Server) sample(snap Snapshot) {
+	p := rpmPoint{T: s.opts.Clock.Now().UnixMilli()}
+	for _, r := range snap.Readings {
+		if r.Metric == s.opts.RPMMetric && r.Quality != "BAD" {
+			v := r.Value
+			p.RPM = &v
+			break
+		}
+	}
+	n := int(s.opts.History / time.Second)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.history) < n {
+		s.history = append(s.history, p)
+		return
+	}
+	s.history[s.histNext] = p
+	s.histNext = (s.histNext + 1) % n
+}
+
+func (s *Server) historyCopy() []rpmPoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]rpmPoint, 0, len(s.history))
+	out = append(out, s.history[s.histNext:]...)
+	return append(out, s.history[:s.histNext]...)
+}
+
+// latestFrame returns the latest frame's JSON and whether its seq changed
+// since the last call that returned it.
+func (s *Server) latestFrame() (doc []byte, changed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.src.Frame(&s.frame) {
+		return s.frameDoc, false
+	}
+	if s.frameOK && s.frame.Seq == s.frameSeq && s.frameDoc != nil {
+		return s.frameDoc, false
+	}
+	s.frameOK, s.frameSeq = true, s.frame.Seq
+	s.frameDoc = AppendFrameJSON(make([]byte, 0, 8192), &s.frame, s.src.ROIs())
+	return s.frameDoc, true
+}
+
+func (s *Server) broadcast(ev event) {
+	s.sseEvents.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.clients {
+		select {
+		case c <- ev:
+		default:
+			s.sseDropped.Add(1) // a slow client misses this one; the next carries the full state
+		}
+	}
+}
+
+// health reports whether data flows, and why not.
+type health struct {
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) health(snap Snapshot) health {
+	now := s.opts.Clock.Now()
+	last := s.started
+	if snap.LastDelivered.After(last) {
+		last = snap.LastDelivered
+	}
+	if snap.LastSpooled.After(last) {
+		last = snap.LastSpooled
+	}
+	if silent := now.Sub(last); silent > s.opts.HealthMaxSilence {
+		return health{false, fmt.Sprintf("nothing delivered or spooled for %s (max %s; last delivered %s, last spooled %s)",
+			silent.Round(time.Second), s.opts.HealthMaxSilence, fmtTime(snap.LastDelivered), fmtTime(snap.LastSpooled))}
+	}
+	return health{true, "ok"}
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+type statusDoc struct {
+	Snapshot
+	Health     health       `json:"health"`
+	Uptime     float64      `json:"uptime_seconds"`
+	RPMMetric  string       `json:"rpm_metric"`
+	RPMHistory []rpmPoint   `json:"rpm_history"`
+	ROIs       sensors.ROIs `json:"rois"`
+}
+
+func (s *Server) statusDoc(snap Snapshot) statusDoc {
+	if snap.Readings == nil {
+		snap.Readings = []Reading{}
+	}
+	if snap.Publishers == nil {
+		snap.Publishers = []PublisherStatus{}
+	}
+	return statusDoc{
+		Snapshot:   snap,
+		Health:     s.health(snap),
+		Uptime:     s.opts.Clock.Now().Sub(s.started).Seconds(),
+		RPMMetric:  s.opts.RPMMetric,
+		RPMHistory: s.historyCopy(),
+		ROIs:       s.src.ROIs(),
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, s.statusDoc(s.src.Snapshot()))
+}
+
+func (s *Server) handleFrame(w http.ResponseWriter, _ *http.Request) {
+	doc, _ := s.latestFrame()
+	if doc == nil {
+		http.Error(w, "no thermal frame yet", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(doc)
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	h := s.health(s.src.Snapshot())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if !h.OK {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "unhealthy: %s\n", h.Reason)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
+	snap := s.src.Snapshot()
+	ms := s.metrics(snap)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	if err := WriteMetrics(w, ms); err != nil {
+		s.log.Debug("metrics write failed", "err", err)
+	}
+}
+
+// handleEvents streams server-sent events until the client goes away or the
+// server shuts down.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	c := make(chan event, 4)
+	s.mu.Lock()
+	s.clients[c] = struct{}{}
+	s.mu.Unlock()
+	s.sseClients.Add(1)
+	defer func() {
+		s.mu.Lock()
+		delete(s.clients, c)
+		s.mu.Unlock()
+		s.sseClients.Add(-1)
+	}()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	send := func(ev event) bool {
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, ev.data); err != nil {
+			return false
+		}
+		fl.Flush()
+		return true
+	}
+	if doc, err := json.Marshal(s.statusDoc(s.src.Snapshot())); err == nil && !send(event{"status", doc}) {
+		return
+	}
+	if doc, _ := s.latestFrame(); doc != nil && !send(event{"frame", doc}) {
+		return
+	}
+	keep := time.NewTicker(15 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		case ev := <-c:
+			if !send(ev) {
+				return
+			}
+		case <-keep.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package status
+
+import (
+	"time"
+
+	"github.com/stirling-iot/stirling/sensors"
+)
+
+// Source is what the server reads. cmd/stirling implements it over the
+// running agent. All methods must be safe for concurrent use and fast: they
+// are called from HTTP handlers and once a second by the sampler.
+type Source interface {
+	// Snapshot returns the current state as plain data. The server does not
+	// keep references into it after the call returns.
+	Snapshot() Snapshot
+	// Frame copies the latest full thermal frame into dst and reports
+	// whether there is one.
+	Frame(dst *sensors.Frame) bool
+	// ROIs returns the regions currently in use.
+	ROIs() sensors.ROIs
+}
+
+// Snapshot is the agent's state at one instant.
+type Snapshot struct {
+	// Time is when the snapshot was taken (the agent's clock).
+	Time time.Time `json:"time"`
+	// EngineState is a short word for the engine: "stopped", "starting",
+	// "running", "stalled", "unknown", ...
+	EngineState string `json:"engine_state"`
+	// Readings are the latest value of each metric. The one whose Metric is
+	// Opts.RPMMetric ("rpm" by default) feeds the RPM chart.
+	Readings []Reading `json:"readings"`
+	// Publishers are the publishers' health, one entry each.
+	Publishers []PublisherStatus `json:"publishers"`
+	// Spool is the disk spool's state.
+	Spool SpoolStatus `json:"spool"`
+	// Counters are extra metrics rendered on /metrics as they are: the
+	// components' Stats() counters and gauges. They are not shown on the page.
+	Counters []Metric `json:"-"`
+	// LastDelivered is when a publisher last got an acknowledgement for a
+	// batch; LastSpooled is when a batch was last written to the spool. The
+	// health check fails when both are older than Opts.HealthMaxSilence.
+	LastDelivered time.Time `json:"last_delivered"`
+	LastSpooled   time.Time `json:"last_spooled"`
+}
+
+// Reading is the latest value of one metric.
+type Reading struct {
+	Metric  string    `json:"metric"`  // e.g. "rpm", "hot_cylinder_temp"
+	Unit    string    `json:"unit"`    // e.g. "rpm", "degC"
+	Value   float64   `json:"value"`   // the value
+	Quality string    `json:"quality"` // "GOOD", "UNCERTAIN" or "BAD"
+	Time    time.Time `json:"time"`    // sensor time of the value
+}
+
+// PublisherStatus is the health of one publisher.
+type PublisherStatus struct {
+	Name          string    `json:"name"`            // e.g. "mqtt", "sitewise"
+	State         string    `json:"state"`           // e.g. "connected", "backoff", "disconnected"
+	LastError     string    `json:"last_error"`      // empty when none
+	LastErrorTime time.Time `json:"last_error_time"` // zero when none
+	LastSuccess   time.Time `json:"last_success"`    // last acknowledged batch; zero when none
+	Delivered     uint64    `json:"delivered"`       // records acknowledged
+	Retried       uint64    `json:"retried"`         // records sent again after a retryable failure
+	Rejected      uint64    `json:"rejected"`        // records refused for good (not retried)
+	LagRecords    int64     `json:"lag_records"`     // records in the spool this publisher has not delivered
+	LagSeconds    float64   `json:"lag_seconds"`     // age of the oldest undelivered record
+}
+
+// SpoolStatus is the state of the disk spool.
+type SpoolStatus struct {
+	DepthRecords   int64  `json:"depth_records"`   // records on disk not yet delivered by every publisher
+	DepthBytes     int64  `json:"depth_bytes"`     // bytes on disk
+	LimitBytes     int64  `json:"limit_bytes"`     // configured cap; 0 when unlimited
+	DroppedRecords uint64 `json:"dropped_records"` // records dropped because the spool was full
+	CorruptSkipped uint64 `json:"corrupt_skipped"` // records skipped because they failed their checksum
+}
+
+// MetricType is the Prometheus type of a Metric.
+type MetricType string
+
+// The metric types the server writes.
+const (
+	Counter MetricType = "counter"
+	Gauge   MetricType = "gauge"
+)
+
+// Label is one metric label.
+type Label struct {
+	Name, Value string
+}
+
+// Metric is one sample for /metrics. Samples with the same Name form one
+// family (one HELP and TYPE line, from the first sample). A counter's name
+// gets "_total" appended unless it already ends with it. Characters not
+// allowed in metric and label names are replaced with '_'.
+type Metric struct {
+	Name   string
+	Help   string
+	Type   MetricType
+	Labels []Label
+	Value  float64
+}

@@ -1,0 +1,500 @@
+package status
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stirling-iot/stirling/sensors"
+)
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.Advance(d)
+	return ctx.Err()
+}
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.Advance(d)
+	ch <- c.Now()
+	return ch
+}
+
+// fakeSource is a changing agent: every period the frame seq and the RPM
+// move on, and a hot spot walks across the image.
+type fakeSource struct {
+	start  time.Time
+	period time.Duration
+
+	mu   sync.Mutex
+	snap Snapshot
+}
+
+func newFakeSource(period time.Duration) *fakeSource {
+	return &fakeSource{start: time.Now(), period: period}
+}
+
+func (s *fakeSource) step() uint64 { return uint64(time.Since(s.start)/s.period) + 1 }
+
+func (s *fakeSource) set(f func(*Snapshot)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.snap)
+}
+
+func (s *fakeSource) Snapshot() Snapshot {
+	s.mu.Lock()
+	snap := s.snap
+	s.mu.Unlock()
+	n := s.step()
+	snap.Time = time.Now()
+	snap.EngineState = "running"
+	snap.Readings = []Reading{
+		{Metric: "rpm", Unit: "rpm", Value: 500 + float64(n%50)*10, Quality: "GOOD", Time: time.Now()},
+		{Metric: "flame_temp_mean", Unit: "degC", Value: 250.5, Quality: "GOOD", Time: time.Now()},
+	}
+	snap.Publishers = []PublisherStatus{{Name: "mqtt", State: "connected", Delivered: n * 10, LastSuccess: time.Now()},
+		{Name: "sitewise", State: "backoff", LastError: `throttled: "slow down"`, LastErrorTime: time.Now(), Retried: 3}}
+	snap.Spool = SpoolStatus{DepthRecords: int64(n), DepthBytes: int64(n) * 100}
+	return snap
+}
+
+func (s *fakeSource) Frame(dst *sensors.Frame) bool {
+	n := s.step()
+	fillFrame(dst, n)
+	return true
+}
+
+func (s *fakeSource) ROIs() sensors.ROIs { return testROIs() }
+
+func testROIs() sensors.ROIs {
+	return sensors.ROIs{
+		HotCylinder:  sensors.ROI{X: 6, Y: 4, W: 6, H: 8},
+		ColdCylinder: sensors.ROI{X: 20, Y: 4, W: 6, H: 8},
+		Flame:        sensors.ROI{X: 7, Y: 14, W: 4, H: 4},
+	}
+}
+
+// fillFrame draws a warm background with a hot spot that moves with n.
+func fillFrame(f *sensors.Frame, n uint64) {
+	*f = sensors.Frame{Seq: n, Time: time.Unix(1700000000, 0).Add(time.Duration(n) * 500 * time.Millisecond), Ta: 25, Vdd: 3.3}
+	cx, cy := float64(n%sensors.Width), 12.0
+	for i := range f.To {
+		x, y := float64(i%sensors.Width), float64(i/sensors.Width)
+		d2 := (x-cx)*(x-cx) + (y-cy)*(y-cy)
+		f.To[i] = 22 + 200*math.Exp(-d2/8) + 0.1*float64(i%7)
+		f.Valid[i] = true
+		f.Updated[i] = f.Time
+	}
+	f.Valid[0] = false
+	f.Bad[5] = true
+}
+
+func newTestServer(t *testing.T, src Source, clk *fakeClock) *Server {
+	t.Helper()
+	o := Opts{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), HealthMaxSilence: time.Minute}
+	if clk != nil {
+		o.Clock = clk
+	}
+	return New(src, o)
+}
+
+func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec
+}
+
+var (
+	sampleRe = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*)\})? (NaN|[+-]Inf|[-+0-9.eE]+)$`)
+	helpRe   = regexp.MustCompile(`^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$`)
+	typeRe   = regexp.MustCompile(`^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|untyped)$`)
+)
+
+// checkExposition parses the text format line by line and returns the
+// samples by series ("name{labels}") and the type of each family.
+func checkExposition(t *testing.T, body string) (map[string]string, map[string]string) {
+	t.Helper()
+	samples := map[string]string{}
+	types := map[string]string{}
+	helps := map[string]bool{}
+	seen := map[string]bool{}
+	for n, line := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "# HELP "):
+			m := helpRe.FindStringSubmatch(line)
+			if m == nil || helps[m[1]] || seen[m[1]] {
+				t.Fatalf("line %d: bad or repeated HELP: %q", n+1, line)
+			}
+			helps[m[1]] = true
+		case strings.HasPrefix(line, "# TYPE "):
+			m := typeRe.FindStringSubmatch(line)
+			if m == nil || types[m[1]] != "" || seen[m[1]] {
+				t.Fatalf("line %d: bad or repeated TYPE: %q", n+1, line)
+			}
+			types[m[1]] = m[2]
+		default:
+			m := sampleRe.FindStringSubmatch(line)
+			if m == nil {
+				t.Fatalf("line %d: not a sample: %q", n+1, line)
+			}
+			if types[m[1]] == "" {
+				t.Fatalf("line %d: sample before its TYPE: %q", n+1, line)
+			}
+			if types[m[1]] == "counter" && !strings.HasSuffix(m[1], "_total") {
+				t.Fatalf("line %d: counter without _total: %q", n+1, line)
+			}
+			seen[m[1]] = true
+			key := m[1] + m[2]
+			if _, dup := samples[key]; dup {
+				t.Fatalf("line %d: duplicate series %s", n+1, key)
+			}
+			samples[key] = m[4]
+		}
+	}
+	return samples, types
+}
+
+func TestWriteMetrics(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []Metric
+		want []string // lines that must appear
+	}{
+		{"counter gets _total", []Metric{{Name: "x_sent", Help: "Sent.", Type: Counter, Value: 3}},
+			[]string{"# HELP x_sent_total Sent.", "# TYPE x_sent_total counter", "x_sent_total 3"}},
+		{"counter keeps _total", []Metric{{Name: "y_total", Type: Counter, Value: 1}},
+			[]string{"# TYPE y_total counter", "y_total 1"}},
+		{"label escaping", []Metric{{Name: "g", Help: "a\\b\nc", Type: Gauge, Labels: []Label{{"v", "q\"b\\n\nl"}}, Value: 1.5}},
+			[]string{`# HELP g a\\b\nc`, `g{v="q\"b\\n\nl"} 1.5`}},
+		{"bad names sanitized", []Metric{{Name: "9a-b.c", Type: Gauge, Labels: []Label{{"l-1", "x"}}, Value: 2}},
+			[]string{`_a_b_c{l_1="x"} 2`}},
+		{"special values", []Metric{{Name: "n", Type: Gauge, Value: math.NaN()}, {Name: "p", Type: Gauge, Value: math.Inf(1)}, {Name: "m", Type: Gauge, Value: math.Inf(-1)}},
+			[]string{"n NaN", "p +Inf", "m -Inf"}},
+		{"family grouped", []Metric{{Name: "f", Help: "F.", Type: Gauge, Labels: []Label{{"a", "1"}}, Value: 1}, {Name: "z", Type: Gauge}, {Name: "f", Type: Gauge, Labels: []Label{{"a", "2"}}, Value: 2}},
+			[]string{"# HELP f F.\n# TYPE f gauge\nf{a=\"1\"} 1\nf{a=\"2\"} 2\n# TYPE z gauge\nz 0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var sb strings.Builder
+			if err := WriteMetrics(&sb, tc.in); err != nil {
+				t.Fatal(err)
+			}
+			checkExposition(t, sb.String())
+			for _, w := range tc.want {
+				if !strings.Contains(sb.String(), w+"\n") {
+					t.Errorf("output lacks %q:\n%s", w, sb.String())
+				}
+			}
+		})
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	src := newFakeSource(time.Hour)
+	src.set(func(s *Snapshot) {
+		s.Counters = []Metric{{Name: "stirling_pipeline_readings", Help: "Readings in.", Type: Counter, Value: 42},
+			{Name: "stirling_tach_edges", Help: "Edges.", Type: Counter, Labels: []Label{{"line", "GPIO4"}}, Value: 7}}
+		s.LastDelivered = time.Now()
+	})
+	srv := newTestServer(t, src, nil)
+	rec := get(t, srv.Handler(), "/metrics")
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("code %d, content type %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	samples, types := checkExposition(t, rec.Body.String())
+	for series, want := range map[string]string{
+		`stirling_pipeline_readings_total`:                               "42",
+		`stirling_tach_edges_total{line="GPIO4"}`:                        "7",
+		`stirling_publisher_delivered_records_total{publisher="mqtt"}`:   "10",
+		`stirling_publisher_state{publisher="sitewise",state="backoff"}`: "1",
+		`stirling_publisher_error{publisher="sitewise"}`:                 "1",
+		`stirling_reading{metric="rpm",unit="rpm"}`:                      "510",
+		`stirling_spool_depth_records`:                                   "1",
+		`stirling_spool_dropped_records_total`:                           "0",
+		`stirling_engine_state{state="running"}`:                         "1",
+		`stirling_healthy`:                                               "1",
+	} {
+		if got, ok := samples[series]; !ok || got != want {
+			t.Errorf("%s = %q (present %v), want %q", series, got, ok, want)
+		}
+	}
+	if types["stirling_spool_depth_bytes"] != "gauge" || types["stirling_spool_dropped_records_total"] != "counter" {
+		t.Errorf("types: %v", types)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		advance   time.Duration
+		delivered time.Duration // offset from t0; <0 means never
+		spooled   time.Duration
+		wantCode  int
+		wantBody  string
+	}{
+		{"fresh start has grace", 30 * time.Second, -1, -1, 200, "ok"},
+		{"silent too long", 61 * time.Second, -1, -1, 503, "nothing delivered or spooled for 1m1s"},
+		{"recent delivery", 10 * time.Minute, 9*time.Minute + 30*time.Second, -1, 200, "ok"},
+		{"recent spooling while offline", 10 * time.Minute, -1, 9*time.Minute + 30*time.Second, 200, "ok"},
+		{"both stale", 10 * time.Minute, 5 * time.Minute, 6 * time.Minute, 503, "last spooled 2026-11-22T03:06:00Z"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &fakeClock{now: t0}
+			src := newFakeSource(time.Hour)
+			srv := newTestServer(t, src, clk)
+			clk.Advance(tc.advance)
+			src.set(func(s *Snapshot) {
+				if tc.delivered >= 0 {
+					s.LastDelivered = t0.Add(tc.delivered)
+				}
+				if tc.spooled >= 0 {
+					s.LastSpooled = t0.Add(tc.spooled)
+				}
+			})
+			rec := get(t, srv.Handler(), "/healthz")
+			if rec.Code != tc.wantCode || !strings.Contains(rec.Body.String(), tc.wantBody) {
+				t.Fatalf("got %d %q, want %d containing %q", rec.Code, rec.Body.String(), tc.wantCode, tc.wantBody)
+			}
+		})
+	}
+}
+
+func TestFrameEndpoint(t *testing.T) {
+	srv := newTestServer(t, newFakeSource(time.Hour), nil)
+	rec := get(t, srv.Handler(), "/api/frame")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("code %d: %s", rec.Code, rec.Body)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"time", "seq", "ta", "vdd", "width", "height", "to", "bad", "rois"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("missing key %q", k)
+		}
+	}
+	var doc FrameDoc
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Width != 32 || doc.Height != 24 || len(doc.To) != 768 || doc.To[0] != nil || doc.To[1] == nil {
+		t.Fatalf("shape: %dx%d, %d pixels, to[0]=%v", doc.Width, doc.Height, len(doc.To), doc.To[0])
+	}
+	if len(doc.Bad) != 1 || doc.Bad[0] != 5 || doc.ROIs != testROIs() || doc.Seq != 1 {
+		t.Fatalf("bad %v rois %+v seq %d", doc.Bad, doc.ROIs, doc.Seq)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, strings.Trim(string(raw["time"]), `"`)); err != nil {
+		t.Fatal(err)
+	}
+	// Round trip.
+	var f, want sensors.Frame
+	fillFrame(&want, 1)
+	rois, err := DecodeFrame(rec.Body.Bytes(), &f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rois != testROIs() || f.Seq != 1 || f.Valid[0] || !f.Valid[1] || !f.Bad[5] || !f.Time.Equal(want.Time) {
+		t.Fatalf("decoded %+v", rois)
+	}
+	for i := 1; i < sensors.Pixels; i++ {
+		if math.Abs(f.To[i]-want.To[i]) > 0.005 {
+			t.Fatalf("pixel %d: %v, want %v", i, f.To[i], want.To[i])
+		}
+	}
+}
+
+func TestDecodeFrameErrors(t *testing.T) {
+	tests := []struct{ name, in string }{
+		{"not json", "{"},
+		{"wrong size", `{"width":32,"height":24,"to":[1,2]}`},
+		{"bad index", `{"width":32,"height":24,"to":[` + strings.Repeat("1,", 767) + `1],"bad":[768]}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var f sensors.Frame
+			if _, err := DecodeFrame([]byte(tc.in), &f); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+}
+
+type noFrame struct{ *fakeSource }
+
+func (noFrame) Frame(*sensors.Frame) bool { return false }
+
+func TestFrameEndpointNoFrame(t *testing.T) {
+	srv := newTestServer(t, noFrame{newFakeSource(time.Hour)}, nil)
+	if rec := get(t, srv.Handler(), "/api/frame"); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("code %d", rec.Code)
+	}
+}
+
+func TestStatusAndPage(t *testing.T) {
+	srv := newTestServer(t, newFakeSource(time.Hour), nil)
+	rec := get(t, srv.Handler(), "/api/status")
+	var st struct {
+		EngineState string            `json:"engine_state"`
+		Readings    []Reading         `json:"readings"`
+		Publishers  []PublisherStatus `json:"publishers"`
+		Spool       SpoolStatus       `json:"spool"`
+		Health      struct{ OK bool } `json:"health"`
+		RPMHistory  [][2]*float64     `json:"rpm_history"`
+		ROIs        sensors.ROIs      `json:"rois"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.EngineState != "running" || len(st.Readings) != 2 || len(st.Publishers) != 2 || st.Spool.DepthRecords != 1 || !st.Health.OK || st.ROIs != testROIs() {
+		t.Fatalf("status: %+v", st)
+	}
+	for _, p := range []string{"/", "/heatmap.js", "/app.js", "/style.css", "/api/ramp"} {
+		if rec := get(t, srv.Handler(), p); rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+			t.Errorf("%s: %d", p, rec.Code)
+		}
+	}
+}
+
+// readEvent reads one server-sent event.
+func readEvent(t *testing.T, r *bufio.Reader) (name, data string) {
+	t.Helper()
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read event: %v", err)
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case line == "" && name != "":
+			return name, data
+		case strings.HasPrefix(line, "event: "):
+			name = line[len("event: "):]
+		case strings.HasPrefix(line, "data: "):
+			data = line[len("data: "):]
+		}
+	}
+}
+
+func TestRunEventsAndShutdown(t *testing.T) {
+	src := newFakeSource(100 * time.Millisecond)
+	srv := newTestServer(t, src, nil)
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+
+	resp, err := http.Get("http://" + srv.Addr() + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	r := bufio.NewReader(resp.Body)
+	counts := map[string]int{}
+	seqs := map[uint64]bool{}
+	deadline := time.Now().Add(5 * time.Second)
+	for (counts["status"] < 2 || len(seqs) < 3) && time.Now().Before(deadline) {
+		name, data := readEvent(t, r)
+		counts[name]++
+		if name == "frame" {
+			var d FrameDoc
+			if err := json.Unmarshal([]byte(data), &d); err != nil {
+				t.Fatal(err)
+			}
+			seqs[d.Seq] = true
+		}
+	}
+	if counts["status"] < 2 || len(seqs) < 3 {
+		t.Fatalf("events %v, distinct frames %d", counts, len(seqs))
+	}
+	// A second client that disconnects must be unregistered.
+	resp2, err := http.Get("http://" + srv.Addr() + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readEvent(t, bufio.NewReader(resp2.Body))
+	resp2.Body.Close()
+	waitFor(t, func() bool { return srv.sseClients.Load() == 1 })
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil && !strings.Contains(err.Error(), "EOF") {
+		t.Logf("stream end: %v", err)
+	}
+	if n := srv.sseClients.Load(); n != 0 {
+		t.Fatalf("%d stream handlers still running after shutdown", n)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 3s")
+}
+
+func BenchmarkAppendFrameJSON(b *testing.B) {
+	var f sensors.Frame
+	fillFrame(&f, 3)
+	buf := make([]byte, 0, 8192)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendFrameJSON(buf[:0], &f, testROIs())
+	}
+}
+
+func BenchmarkMetrics(b *testing.B) {
+	src := newFakeSource(time.Hour)
+	srv := New(src, Opts{Logger: slog.New(slog.DiscardHandler)})
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteMetrics(io.Discard, srv.metrics(src.Snapshot())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
