@@ -264,8 +264,7 @@ func (p *Params) Compute(r *RawFrame, emissivity, tr float64, to *[Pixels]float6
 	tr4 *= tr4
 	taTr := tr4 - (tr4-ta4)/emissivity
 	invE := 1 / emissivity
-	k1 := f.ksTo[1]
-	k1c := 1 - k1*273.15
+	k1c := 1 - f.ksTo[1]*273.15
 	tbl := &f.tbl[c.pattern][c.subpage]
 	for i := range tbl {
 		px := &tbl[i]
@@ -274,20 +273,7 @@ func (p *Params) Compute(r *RawFrame, emissivity, tr float64, to *[Pixels]float6
 			ir += px.il
 		}
 		ir = (ir - c.cpTerm) * invE
-		a := px.alpha * c.ksTaCorr
-		sx := a * a * a * (ir + a*taTr)
-		sx = math.Sqrt(math.Sqrt(sx)) * k1
-		t := math.Sqrt(math.Sqrt(ir/(a*k1c+sx)+taTr)) - 273.15
-		rg := 3
-		switch {
-		case t < f.ct[1]:
-			rg = 0
-		case t < f.ct[2]:
-			rg = 1
-		case t < f.ct[3]:
-			rg = 2
-		}
-		to[px.idx] = math.Sqrt(math.Sqrt(ir/(a*f.alphaCorrR[rg]*(1+f.ksTo[rg]*(t-f.ct[rg])))+taTr)) - 273.15
+		to[px.idx] = f.temperature(ir, px.alpha*c.ksTaCorr, taTr, k1c)
 	}
 	return c.vdd, c.ta
 }
@@ -307,4 +293,25 @@ func (p *Params) Image(r *RawFrame, img *[Pixels]float64) {
 		}
 		img[px.idx] = (ir - c.cpTerm) * float64(p.Alpha[px.idx])
 	}
+}
+
+// temperature is the object temperature (deg C) of a pixel with compensated
+// IR signal ir (already divided by the emissivity) and sensitivity a, in the
+// Melexis two-step form: a first estimate with the 0..ct2 slope picks the
+// ksTo range, the second uses that range's slope and alphaCorrR. k1c is
+// 1 - ksTo[1]*273.15.
+func (f *fastParams) temperature(ir, a, taTr, k1c float64) float64 {
+	sx := a * a * a * (ir + a*taTr)
+	sx = math.Sqrt(math.Sqrt(sx)) * f.ksTo[1]
+	t := math.Sqrt(math.Sqrt(ir/(a*k1c+sx)+taTr)) - 273.15
+	r := 3
+	switch {
+	case t < f.ct[1]:
+		r = 0
+	case t < f.ct[2]:
+		r = 1
+	case t < f.ct[3]:
+		r = 2
+	}
+	return math.Sqrt(math.Sqrt(ir/(a*f.alphaCorrR[r]*(1+f.ksTo[r]*(t-f.ct[r])))+taTr)) - 273.15
 }
