@@ -1,0 +1,666 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/stirling-iot/stirling/pipeline"
+	"github.com/stirling-iot/stirling/publish"
+)
+
+// Limits and defaults (AWS IoT Core quotas; see docs/mqtt.md).
+const (
+	// MaxPayload is IoT Core's PUBLISH payload limit (128 KB).
+	MaxPayload = 128 * 1024
+	// MaxInFlight is IoT Core's limit of unacknowledged QoS 1 messages.
+	MaxInFlight = 100
+	// MaxClientID is IoT Core's client ID limit in bytes.
+	MaxClientID = 128
+	// MinKeepAlive and MaxKeepAlive bound the keep-alive IoT Core accepts.
+	MinKeepAlive = 30 * time.Second
+	MaxKeepAlive = 1200 * time.Second
+	// DefaultKeepAlive is what the Greengrass nucleus uses.
+	DefaultKeepAlive = 60 * time.Second
+	// DefaultPort is MQTT over TLS; port 443 needs ALPN (ALPN443).
+	DefaultPort = 8883
+	// ALPN443 is the ALPN protocol IoT Core expects for MQTT on port 443.
+	ALPN443 = "x-amzn-mqtt-ca"
+	// DefaultMaxRate is IoT Core's publish limit per connection (messages/s).
+	DefaultMaxRate = 100
+	// DefaultTopic is the telemetry topic, after AWS's topic-design
+	// guidance dt/<application>/<thing>/<type>.
+	DefaultTopic = "dt/stirling/{thing}/telemetry"
+)
+
+// Errors.
+var (
+	// ErrNotConnected: Send was called while there is no connection; every
+	// reading stays Retry.
+	ErrNotConnected = errors.New("mqtt: not connected")
+	// ErrClosed: the publisher was closed.
+	ErrClosed = errors.New("mqtt: publisher closed")
+	// ErrConfig is wrapped by every option error from New.
+	ErrConfig = errors.New("mqtt: bad option")
+)
+
+// Opts configures a Publisher. Zero values take the defaults documented per
+// field; see Greengrass for how an unset identity is filled in on a core
+// device.
+type Opts struct {
+	// Name identifies the publisher (logs, stats, spool cursor). Default "mqtt".
+	Name string
+	// Endpoint is host or host:port of the broker; the port defaults to
+	// 8883. With port 443 the client offers ALPN "x-amzn-mqtt-ca".
+	Endpoint string
+	// Thing is the device name carried in every message and used in the
+	// default client ID and topic. Default: $AWS_IOT_THING_NAME.
+	Thing string
+	// ClientID defaults to "<thing>-stirling" (the thing name itself is
+	// the Greengrass nucleus's own client ID, and IoT Core drops the older
+	// of two connections with the same ID). At most 128 bytes.
+	ClientID string
+	// Topic may contain {thing}. Default DefaultTopic.
+	Topic string
+	// BasicIngestRule, when set, prefixes the topic with $aws/rules/<rule>/
+	// (Basic Ingest: straight to the rules engine, no messaging charge).
+	BasicIngestRule string
+	// Layout is Sample or Batch. Default Batch.
+	Layout Layout
+	// CertFile, KeyFile and CAFile are PEM files for mutual TLS. On a
+	// Greengrass core device they default to the nucleus's own device
+	// credentials (see Greengrass). CAFile empty means the system roots.
+	CertFile, KeyFile, CAFile string
+	// KeepAlive, 30 s to 1200 s. Default 60 s.
+	KeepAlive time.Duration
+	// ConnectTimeout bounds one connection attempt (TCP, TLS, CONNACK).
+	// Default 10 s.
+	ConnectTimeout time.Duration
+	// AckTimeout is how long a message may wait for its PUBACK before its
+	// readings are left at Retry. Default 10 s.
+	AckTimeout time.Duration
+	// InFlight is the window of unacknowledged messages, 1 to 100.
+	// Default 100.
+	InFlight int
+	// MaxPayload is the largest payload in bytes, 1 KiB to 128 KiB.
+	// Default 128 KiB.
+	MaxPayload int
+	// MaxRate limits publishes per second (IoT Core allows 100 per
+	// connection). 0 means the default 100; negative means no limit.
+	MaxRate int
+	// ReconnectInterval is the pause between attempts while the broker is
+	// unreachable (jittered between half and all of it). Default 500 ms.
+	ReconnectInterval time.Duration
+	// MaxBackoff caps the exponential backoff after the broker refused the
+	// CONNECT. Default 2 min.
+	MaxBackoff time.Duration
+	// TLS, when set, is used as is instead of CertFile/KeyFile/CAFile.
+	TLS *tls.Config
+}
+
+// Stats are the publisher's counters; every field is a snapshot.
+type Stats struct {
+	Connected       bool      // a connection is up now
+	Connects        uint64    // successful connections (CONNACK accepted)
+	ConnectFailures uint64    // failed connection attempts
+	Disconnects     uint64    // connections lost after being up
+	Published       uint64    // messages handed to the client (PUBLISH sent or queued)
+	Acked           uint64    // messages acknowledged with PUBACK
+	AckedReadings   uint64    // readings in acknowledged messages
+	Failed          uint64    // messages whose token failed or timed out (readings left at Retry)
+	Rejected        uint64    // readings rejected (cannot be encoded within MaxPayload)
+	InFlight        int64     // messages published and not yet acknowledged or failed
+	Bytes           uint64    // payload bytes acknowledged
+	LastError       string    // most recent connection or publish error
+	LastErrorAt     time.Time // when LastError happened
+	ConnectedAt     time.Time // when the current (or last) connection came up
+}
+
+// Publisher publishes batches over MQTT. It is safe for concurrent use.
+type Publisher struct {
+	name    string
+	topic   string
+	log     *slog.Logger
+	client  paho.Client
+	enc     encoderPool
+	window  chan struct{}
+	ack     time.Duration
+	rate    *pacer
+	reconn  time.Duration
+	backoff time.Duration
+
+	lost   chan error // connection-lost notifications (cap 1)
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	ready   chan struct{} // closed while connected
+	lastErr string
+	lastAt  time.Time
+	upAt    time.Time
+
+	connected                                              atomic.Bool
+	connects, connFails, disconnects                       atomic.Uint64
+	published, acked, ackedReadings, failed, rejected, nby atomic.Uint64
+	inflight                                               atomic.Int64
+}
+
+var _ publish.Publisher = (*Publisher)(nil)
+
+// New validates opts, loads the TLS material and starts connecting in the
+// background. It does not wait for the broker: an unreachable broker is
+// not an error (Send fails with ErrNotConnected until it is reachable).
+func New(opts Opts, log *slog.Logger) (*Publisher, error) {
+	o, err := resolve(opts, os.Getenv, fileExists)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tlsConf := o.TLS
+	if tlsConf == nil {
+		if tlsConf, err = loadTLS(o); err != nil {
+			return nil, err
+		}
+	} else {
+		tlsConf = tlsConf.Clone()
+	}
+	host, port, _ := net.SplitHostPort(o.Endpoint)
+	if port == "443" {
+		tlsConf.NextProtos = []string{ALPN443}
+	}
+	if tlsConf.ServerName == "" {
+		tlsConf.ServerName = host
+	}
+	p := &Publisher{
+		name:    o.Name,
+		topic:   o.Topic,
+		log:     log.With("component", "mqtt", "publisher", o.Name),
+		enc:     encoderPool{layout: o.Layout, device: o.Thing, max: o.MaxPayload},
+		window:  make(chan struct{}, o.InFlight),
+		ack:     o.AckTimeout,
+		reconn:  o.ReconnectInterval,
+		backoff: o.MaxBackoff,
+		lost:    make(chan error, 1),
+		done:    make(chan struct{}),
+		ready:   make(chan struct{}),
+	}
+	if o.MaxRate > 0 {
+		p.rate = newPacer(o.MaxRate)
+	}
+	co := paho.NewClientOptions().
+		AddBroker("tls://" + o.Endpoint).
+		SetClientID(o.ClientID).
+		SetTLSConfig(tlsConf).
+		SetProtocolVersion(4).
+		SetCleanSession(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetKeepAlive(o.KeepAlive).
+		SetPingTimeout(10 * time.Second).
+		SetConnectTimeout(o.ConnectTimeout).
+		SetWriteTimeout(o.AckTimeout).
+		SetOrderMatters(false).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			select {
+			case p.lost <- err:
+			default:
+			}
+		})
+	p.client = paho.NewClient(co)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	go p.connectLoop(ctx)
+	p.log.Info("mqtt publisher started", "endpoint", o.Endpoint, "client_id", o.ClientID, "topic", o.Topic, "layout", string(o.Layout), "in_flight", o.InFlight, "max_payload", o.MaxPayload)
+	return p, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// resolve fills in defaults and validates.
+func resolve(o Opts, getenv func(string) string, exists func(string) bool) (Opts, error) {
+	if o.Name == "" {
+		o.Name = "mqtt"
+	}
+	if o.Thing == "" {
+		o.Thing = getenv("AWS_IOT_THING_NAME")
+	}
+	gg := Greengrass(getenv, exists)
+	if o.Endpoint == "" {
+		o.Endpoint = gg.Endpoint
+	}
+	if o.CertFile == "" && o.KeyFile == "" && o.TLS == nil {
+		o.CertFile, o.KeyFile = gg.CertFile, gg.KeyFile
+	}
+	if o.CAFile == "" && o.TLS == nil {
+		o.CAFile = gg.CAFile
+	}
+	bad := func(format string, args ...any) (Opts, error) {
+		return o, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	if o.Thing == "" {
+		return bad("thing name: empty (set it or run under Greengrass, which sets AWS_IOT_THING_NAME)")
+	}
+	if o.Endpoint == "" {
+		return bad("endpoint: empty (the account's IoT data endpoint, e.g. abc123-ats.iot.eu-west-1.amazonaws.com)")
+	}
+	if _, _, err := net.SplitHostPort(o.Endpoint); err != nil {
+		o.Endpoint = net.JoinHostPort(o.Endpoint, strconv.Itoa(DefaultPort))
+	}
+	if host, port, err := net.SplitHostPort(o.Endpoint); err != nil || host == "" {
+		return bad("endpoint %q: want host or host:port", o.Endpoint)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return bad("endpoint %q: bad port", o.Endpoint)
+	}
+	if o.ClientID == "" {
+		o.ClientID = o.Thing + "-stirling"
+	}
+	if len(o.ClientID) > MaxClientID {
+		return bad("client ID %q: %d bytes, at most %d", o.ClientID, len(o.ClientID), MaxClientID)
+	}
+	if o.Topic == "" {
+		o.Topic = DefaultTopic
+	}
+	o.Topic = strings.ReplaceAll(o.Topic, "{thing}", o.Thing)
+	if o.BasicIngestRule != "" {
+		if err := ValidateRuleName(o.BasicIngestRule); err != nil {
+			return bad("basic ingest %v", err)
+		}
+		o.Topic = BasicIngestPrefix + o.BasicIngestRule + "/" + o.Topic
+	}
+	if err := ValidateTopic(o.Topic); err != nil {
+		return o, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	switch o.Layout {
+	case "":
+		o.Layout = Batch
+	case Sample, Batch:
+	default:
+		return bad("layout %q: want %q or %q", o.Layout, Sample, Batch)
+	}
+	if o.TLS == nil && (o.CertFile == "" || o.KeyFile == "") {
+		return bad("cert_file and key_file: both needed for mutual TLS")
+	}
+	if o.KeepAlive == 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.KeepAlive < MinKeepAlive || o.KeepAlive > MaxKeepAlive {
+		return bad("keepalive %v: want %v to %v", o.KeepAlive, MinKeepAlive, MaxKeepAlive)
+	}
+	def := func(d *time.Duration, v time.Duration, name string) error {
+		if *d == 0 {
+			*d = v
+		}
+		if *d < 0 {
+			return fmt.Errorf("%w: %s %v: must be positive", ErrConfig, name, *d)
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		d    *time.Duration
+		v    time.Duration
+		name string
+	}{
+		{&o.ConnectTimeout, 10 * time.Second, "connect timeout"},
+		{&o.AckTimeout, 10 * time.Second, "ack timeout"},
+		{&o.ReconnectInterval, 500 * time.Millisecond, "reconnect interval"},
+		{&o.MaxBackoff, 2 * time.Minute, "max backoff"},
+	} {
+		if err := def(f.d, f.v, f.name); err != nil {
+			return o, err
+		}
+	}
+	if o.InFlight == 0 {
+		o.InFlight = MaxInFlight
+	}
+	if o.InFlight < 1 || o.InFlight > MaxInFlight {
+		return bad("in-flight window %d: want 1 to %d", o.InFlight, MaxInFlight)
+	}
+	if o.MaxPayload == 0 {
+		o.MaxPayload = MaxPayload
+	}
+	if o.MaxPayload < 1024 || o.MaxPayload > MaxPayload {
+		return bad("max payload %d: want 1024 to %d bytes", o.MaxPayload, MaxPayload)
+	}
+	if o.MaxRate == 0 {
+		o.MaxRate = DefaultMaxRate
+	}
+	return o, nil
+}
+
+func loadTLS(o Opts) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: load certificate %s and key %s: %w", ErrConfig, o.CertFile, o.KeyFile, err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read CA: %w", ErrConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: CA file %s: no PEM certificates", ErrConfig, o.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	return c, nil
+}
+
+// Name implements publish.Publisher.
+func (p *Publisher) Name() string { return p.name }
+
+// Topic is the resolved publish topic.
+func (p *Publisher) Topic() string { return p.topic }
+
+// Ready returns a channel that is closed while the publisher is connected.
+// After a disconnect a new channel is returned; wait on it (with a timeout)
+// before retrying a Send that failed with ErrNotConnected.
+func (p *Publisher) Ready() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ready
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Publisher) Stats() Stats {
+	p.mu.Lock()
+	s := Stats{LastError: p.lastErr, LastErrorAt: p.lastAt, ConnectedAt: p.upAt}
+	p.mu.Unlock()
+	s.Connected = p.connected.Load()
+	s.Connects = p.connects.Load()
+	s.ConnectFailures = p.connFails.Load()
+	s.Disconnects = p.disconnects.Load()
+	s.Published = p.published.Load()
+	s.Acked = p.acked.Load()
+	s.AckedReadings = p.ackedReadings.Load()
+	s.Failed = p.failed.Load()
+	s.Rejected = p.rejected.Load()
+	s.InFlight = p.inflight.Load()
+	s.Bytes = p.nby.Load()
+	return s
+}
+
+func (p *Publisher) setErr(err error) {
+	p.mu.Lock()
+	p.lastErr, p.lastAt = err.Error(), time.Now()
+	p.mu.Unlock()
+}
+
+// Close stops reconnecting and disconnects (waiting up to 250 ms for
+// in-flight acknowledgements).
+func (p *Publisher) Close() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// connectLoop connects, waits for the connection to drop, and connects
+// again, until ctx ends.
+func (p *Publisher) connectLoop(ctx context.Context) {
+	defer close(p.done)
+	defer func() {
+		p.setDown()
+		p.client.Disconnect(250)
+	}()
+	refused := 0 // consecutive CONNACK refusals
+	for {
+		select { // drop a stale loss notification
+		case <-p.lost:
+		default:
+		}
+		tok := p.client.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return
+		}
+		if err := tok.Error(); err != nil {
+			p.connFails.Add(1)
+			p.setErr(err)
+			wait := p.reconn/2 + rand.N(p.reconn/2+1)
+			if ct, ok := tok.(*paho.ConnectToken); ok && ct.ReturnCode() > 0 && ct.ReturnCode() < 0x80 {
+				// The broker answered and refused us (identifier,
+				// credentials, authorisation): back off.
+				refused++
+				wait = min(time.Second<<min(refused-1, 16), p.backoff)
+				wait = wait/2 + rand.N(wait/2+1)
+			} else {
+				refused = 0
+			}
+			p.log.Warn("mqtt connect failed", "err", err, "retry_in", wait)
+			select {
+			case <-time.After(wait):
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		refused = 0
+		p.setUp()
+		select {
+		case err := <-p.lost:
+			p.disconnects.Add(1)
+			p.setDown()
+			if err != nil {
+				p.setErr(err)
+			}
+			p.log.Warn("mqtt connection lost", "err", err)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (p *Publisher) setUp() {
+	p.connects.Add(1)
+	p.connected.Store(true)
+	p.mu.Lock()
+	p.upAt = time.Now()
+	close(p.ready)
+	p.mu.Unlock()
+	p.log.Info("mqtt connected")
+}
+
+func (p *Publisher) setDown() {
+	if !p.connected.Swap(false) {
+		return
+	}
+	p.mu.Lock()
+	p.ready = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Send implements publish.Publisher: it encodes b into messages of at most
+// MaxPayload bytes, publishes them at QoS 1 with up to InFlight
+// unacknowledged at a time, and marks a message's readings Accepted when its
+// PUBACK arrives. Readings that cannot fit in one message are Rejected. On
+// the first failure (lost connection, ack timeout) it stops publishing, still
+// collects the acknowledgements of messages already sent, and returns the
+// error; readings not acknowledged stay Retry.
+func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.Result) error {
+	if len(res) != len(b.Readings) {
+		return fmt.Errorf("mqtt: send: %d results for %d readings", len(res), len(b.Readings))
+	}
+	if !p.connected.Load() {
+		return fmt.Errorf("mqtt: send batch %d: %w", b.ID, ErrNotConnected)
+	}
+	enc := p.enc.get()
+	msgs := enc.encode(nil, b, res)
+	p.enc.put(enc)
+	for i := range res {
+		if res[i].Status == publish.Rejected {
+			p.rejected.Add(1)
+			p.log.Warn("mqtt reading rejected", "batch", b.ID, "seq", b.Readings[i].Seq, "reason", res[i].Reason)
+		}
+	}
+
+	type pending struct {
+		tok  paho.Token
+		msg  *message
+		sent time.Time
+	}
+	var queue []pending
+	var firstErr error
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	// settle waits for the oldest pending message.
+	settle := func() {
+		q := queue[0]
+		queue = queue[1:]
+		defer func() { <-p.window; p.inflight.Add(-1) }()
+		wait := time.Until(q.sent.Add(p.ack))
+		timer := time.NewTimer(max(wait, 0))
+		defer timer.Stop()
+		select {
+		case <-q.tok.Done():
+		case <-timer.C:
+			p.failed.Add(1)
+			fail(fmt.Errorf("mqtt: batch %d seq %d: no PUBACK within %v", b.ID, b.Readings[q.msg.lo].Seq, p.ack))
+			return
+		case <-ctx.Done():
+			p.failed.Add(1)
+			fail(fmt.Errorf("mqtt: batch %d: %w", b.ID, ctx.Err()))
+			return
+		}
+		if err := q.tok.Error(); err != nil {
+			p.failed.Add(1)
+			fail(fmt.Errorf("mqtt: publish batch %d seq %d: %w", b.ID, b.Readings[q.msg.lo].Seq, err))
+			return
+		}
+		n := 0
+		for i := q.msg.lo; i < q.msg.hi; i++ {
+			if res[i].Status == publish.Retry {
+				res[i].Status = publish.Accepted
+				n++
+			}
+		}
+		p.acked.Add(1)
+		p.ackedReadings.Add(uint64(n))
+		p.nby.Add(uint64(len(q.msg.payload)))
+	}
+	for i := range msgs {
+		if firstErr != nil {
+			break
+		}
+		if !p.connected.Load() {
+			fail(fmt.Errorf("mqtt: send batch %d: %w", b.ID, ErrNotConnected))
+			break
+		}
+		if p.rate != nil {
+			if err := p.rate.wait(ctx); err != nil {
+				fail(fmt.Errorf("mqtt: batch %d: %w", b.ID, err))
+				break
+			}
+		}
+		// Take a window slot; settle our own oldest message if the window
+		// is full with ours.
+		for acquired := false; !acquired && firstErr == nil; {
+			select {
+			case p.window <- struct{}{}:
+				acquired = true
+			default:
+				if len(queue) > 0 {
+					settle()
+					continue
+				}
+				select {
+				case p.window <- struct{}{}:
+					acquired = true
+				case <-ctx.Done():
+					fail(fmt.Errorf("mqtt: batch %d: %w", b.ID, ctx.Err()))
+				}
+			}
+		}
+		if firstErr != nil {
+			break
+		}
+		p.inflight.Add(1)
+		tok := p.client.Publish(p.topic, 1, false, msgs[i].payload)
+		p.published.Add(1)
+		queue = append(queue, pending{tok: tok, msg: &msgs[i], sent: time.Now()})
+	}
+	for len(queue) > 0 {
+		settle()
+	}
+	if firstErr != nil {
+		p.setErr(firstErr)
+	}
+	return firstErr
+}
+
+// encoderPool hands out scratch encoders so concurrent Sends don't share
+// buffers.
+type encoderPool struct {
+	layout Layout
+	device string
+	max    int
+	pool   sync.Pool
+}
+
+func (e *encoderPool) get() *encoder {
+	if v, ok := e.pool.Get().(*encoder); ok {
+		return v
+	}
+	return newEncoder(e.layout, e.device, e.max)
+}
+
+func (e *encoderPool) put(v *encoder) { e.pool.Put(v) }
+
+// pacer spaces publishes to at most rate per second, allowing a burst of up
+// to one second's worth.
+type pacer struct {
+	mu       sync.Mutex
+	interval time.Duration
+	burst    time.Duration
+	next     time.Time
+}
+
+func newPacer(rate int) *pacer {
+	iv := time.Second / time.Duration(rate)
+	return &pacer{interval: iv, burst: time.Second}
+}
+
+func (r *pacer) wait(ctx context.Context) error {
+	r.mu.Lock()
+	now := time.Now()
+	if r.next.Before(now.Add(-r.burst)) {
+		r.next = now.Add(-r.burst)
+	}
+	r.next = r.next.Add(r.interval)
+	at := r.next
+	r.mu.Unlock()
+	d := at.Sub(now)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
