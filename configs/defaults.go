@@ -33,7 +33,7 @@ func Default() *Config {
 				Edge:         "rising",
 				Bias:         "pull_up",
 				MarksPerRev:  1,
-				MinRPM:       10,
+				MinRPM:       20,
 				MaxRPM:       3000,
 				StallTimeout: 3 * time.Second,
 			},

@@ -215,7 +215,7 @@ func joinNames(names []string) string {
 // trailing units: 1h, 1m30s, 100ms.
 func FormatDuration(d time.Duration) string {
 	s := d.String()
-	if len(s) > 4 && s[len(s)-4:] == "m0s" {
+	if len(s) > 3 && s[len(s)-3:] == "m0s" {
 		s = s[:len(s)-2]
 	}
 	if len(s) > 2 && s[len(s)-2:] == "0m" && (len(s) < 3 || s[len(s)-3] == 'h') {

@@ -1,0 +1,287 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stirling-iot/stirling/pipeline"
+)
+
+// checker collects validation errors by key path.
+type checker struct{ errs Errors }
+
+func (c *checker) bad(key, format string, a ...any) {
+	c.errs = append(c.errs, &Error{Key: key, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (c *checker) oneOf(key, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		c.bad(key, "%q not allowed; want one of %s", v, strings.Join(allowed, ", "))
+	}
+}
+
+func (c *checker) dur(key string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		c.bad(key, "%q out of range; want a duration from %s to %s",
+			pipeline.FormatDuration(d), pipeline.FormatDuration(lo), pipeline.FormatDuration(hi))
+	}
+}
+
+func (c *checker) num(key string, v, lo, hi float64) {
+	if !(v >= lo && v <= hi) {
+		c.bad(key, "%v out of range; want a number from %v to %v", v, lo, hi)
+	}
+}
+
+func (c *checker) integer(key string, v, lo, hi int) {
+	if v < lo || v > hi {
+		c.bad(key, "%d out of range; want an integer from %d to %d", v, lo, hi)
+	}
+}
+
+func (c *checker) size(key string, v, lo, hi Size) {
+	if v < lo || v > hi {
+		c.bad(key, "%s out of range; want a size from %s to %s", v, lo, hi)
+	}
+}
+
+func (c *checker) required(key, v, what string) bool {
+	if v == "" {
+		c.bad(key, "empty; want %s", what)
+		return false
+	}
+	return true
+}
+
+func (c *checker) hostPort(key, v string, ports ...int) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		c.bad(key, "%q is not host:port; want e.g. abc123-ats.iot.eu-west-1.amazonaws.com:8883", v)
+		return
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		c.bad(key, "port %q out of range; want 1 to 65535", port)
+	}
+}
+
+var thingNameRE = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
+
+// Validate checks every field and returns all problems as Errors (with key
+// paths; Parse adds the file and line numbers).
+func (c *Config) Validate() error {
+	ck := &checker{}
+	c.validate(ck)
+	return ck.errs.err()
+}
+
+func (c *Config) validate(ck *checker) {
+	cloud := false
+	for _, p := range c.Publishers {
+		switch p.Type {
+		case TypeMQTT, TypeGreengrass, TypeSiteWise:
+			cloud = true
+		}
+	}
+	switch {
+	case c.Device.ThingName == "" && cloud:
+		ck.bad("device.thing_name", "empty and AWS_IOT_THING_NAME is not set; want the AWS IoT thing name (cloud publishers need it)")
+	case c.Device.ThingName != "" && !thingNameRE.MatchString(c.Device.ThingName):
+		ck.bad("device.thing_name", "%q not allowed; want 1 to 128 of a-z A-Z 0-9 : _ -", c.Device.ThingName)
+	}
+
+	s := &c.Sensors
+	ck.oneOf("sensors.bus", s.Bus, BusHardware, BusSim)
+	t := &s.Thermal
+	if t.I2CBus == "" {
+		ck.bad("sensors.thermal.i2c_bus", `empty; want a bus name like "1" or "/dev/i2c-1"`)
+	}
+	if t.Address < 0x08 || t.Address > 0x77 {
+		ck.bad("sensors.thermal.address", "0x%x out of range; want a 7-bit address from 0x08 to 0x77 (the MLX90640 ships as 0x33)", t.Address)
+	}
+	if !slices.Contains([]float64{0.5, 1, 2, 4, 8, 16, 32, 64}, t.RefreshHz) {
+		ck.bad("sensors.thermal.refresh_hz", "%v not allowed; want one of 0.5, 1, 2, 4, 8, 16, 32, 64", t.RefreshHz)
+	}
+	ck.integer("sensors.thermal.resolution", t.Resolution, 16, 19)
+	ck.oneOf("sensors.thermal.pattern", t.Pattern, "chess", "interleaved")
+	ck.num("sensors.thermal.emissivity", t.Emissivity, 0.1, 1)
+	if t.ReflectedC != nil {
+		ck.num("sensors.thermal.reflected_c", *t.ReflectedC, -40, 300)
+	}
+	tc := &s.Tachometer
+	ck.required("sensors.tachometer.gpio_chip", tc.Chip, `a GPIO character device like "gpiochip0"`)
+	ck.integer("sensors.tachometer.gpio_line", tc.Line, 0, 511)
+	ck.oneOf("sensors.tachometer.edge", tc.Edge, "rising", "falling", "both")
+	ck.oneOf("sensors.tachometer.bias", tc.Bias, "as_is", "disable", "pull_up", "pull_down")
+	ck.integer("sensors.tachometer.marks_per_rev", tc.MarksPerRev, 1, 64)
+	ck.num("sensors.tachometer.min_rpm", tc.MinRPM, 0.1, 1000)
+	ck.num("sensors.tachometer.max_rpm", tc.MaxRPM, math.Max(tc.MinRPM, 1), 100000)
+	ck.dur("sensors.tachometer.stall_timeout", tc.StallTimeout, 100*time.Millisecond, time.Minute)
+	if tc.MinRPM > 0 && tc.StallTimeout > 0 && tc.StallTimeout < time.Duration(float64(time.Minute)/tc.MinRPM/float64(max(tc.MarksPerRev, 1))) {
+		ck.bad("sensors.tachometer.stall_timeout", "%s is shorter than one mark period at min_rpm; want at least %s",
+			pipeline.FormatDuration(tc.StallTimeout), pipeline.FormatDuration(time.Duration(float64(time.Minute)/tc.MinRPM/float64(max(tc.MarksPerRev, 1))).Round(time.Millisecond)))
+	}
+	sim := &s.Sim
+	ck.required("sensors.sim.scenario", sim.Scenario, "a scenario name")
+	ck.num("sensors.sim.speedup", sim.Speedup, 1, 10000)
+	for i, f := range sim.Faults {
+		key := fmt.Sprintf("sensors.sim.faults[%d]", i)
+		ck.required(key+".kind", f.Kind, "a fault name")
+		ck.dur(key+".at", f.At, 0, 365*24*time.Hour)
+		ck.dur(key+".for", f.For, 0, 365*24*time.Hour)
+	}
+
+	if c.ROIsFile == "" {
+		ck.bad("rois_file", "empty; want the path of the ROI file (relative to this file), e.g. rois.yaml")
+	}
+
+	o := c.Pipeline.Opts()
+	if err := o.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			var oe *pipeline.OptError
+			if errors.As(e, &oe) {
+				ck.bad("pipeline."+oe.Key, "%s", oe.Msg)
+			} else {
+				ck.bad("pipeline", "%s", e)
+			}
+		}
+	}
+
+	sp := &c.Spool
+	ck.required("spool.dir", sp.Dir, "a directory")
+	ck.size("spool.max_bytes", sp.MaxBytes, 1*MiB, 1<<40)
+	ck.dur("spool.max_age", sp.MaxAge, time.Minute, 365*24*time.Hour)
+	ck.size("spool.segment_bytes", sp.SegmentBytes, 64*KiB, 256*MiB)
+	if sp.SegmentBytes > sp.MaxBytes/2 && sp.MaxBytes >= MiB {
+		ck.bad("spool.segment_bytes", "%s is more than half of max_bytes (%s); want at most %s", sp.SegmentBytes, sp.MaxBytes, sp.MaxBytes/2)
+	}
+	ck.dur("spool.sync_interval", sp.SyncInterval, 0, time.Minute)
+
+	if len(c.Publishers) == 0 {
+		ck.bad("publishers", "empty; want at least one of %s", strings.Join(publisherTypes, ", "))
+	}
+	names := map[string]int{}
+	for i := range c.Publishers {
+		c.Publishers[i].validate(ck, fmt.Sprintf("publishers[%d]", i))
+		n := c.Publishers[i].DisplayName()
+		if j, dup := names[n]; dup {
+			ck.bad(fmt.Sprintf("publishers[%d].name", i), "%q already used by publishers[%d]; give each publisher of the same type a unique name", n, j)
+		}
+		names[n] = i
+	}
+
+	if c.HTTP.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {
+			ck.bad("http.listen", "%q is not host:port; want e.g. 127.0.0.1:8080 (empty turns the page off)", c.HTTP.Listen)
+		}
+	}
+	ck.dur("http.healthz_max_silence", c.HTTP.HealthzMaxSilence, time.Second, 24*time.Hour)
+
+	if err := c.ROIs.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			ck.bad("rois", "%s", e)
+		}
+	}
+}
+
+// DisplayName is Name, or Type when Name is empty.
+func (p *Publisher) DisplayName() string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.Type
+}
+
+func (p *Publisher) validate(ck *checker, key string) {
+	layouts := []string{LayoutSample, LayoutBatch}
+	if p.Name != "" && !regexp.MustCompile(`^[a-z0-9_-]{1,64}$`).MatchString(p.Name) {
+		ck.bad(key+".name", "%q not allowed; want 1 to 64 of a-z 0-9 _ -", p.Name)
+	}
+	switch {
+	case p.Stdout != nil:
+		ck.oneOf(key+".layout", p.Stdout.Layout, layouts...)
+	case p.File != nil:
+		f := p.File
+		ck.required(key+".path", f.Path, "a file path")
+		ck.size(key+".rotate_bytes", f.RotateBytes, 64*KiB, 16*GiB)
+		ck.integer(key+".keep", f.Keep, 0, 100)
+		ck.oneOf(key+".layout", f.Layout, layouts...)
+	case p.MQTT != nil:
+		m := p.MQTT
+		if ck.required(key+".endpoint", m.Endpoint, "host:port, e.g. abc123-ats.iot.eu-west-1.amazonaws.com:8883") {
+			ck.hostPort(key+".endpoint", m.Endpoint)
+		}
+		if len(m.ClientID) > 128 {
+			ck.bad(key+".client_id", "%d bytes; want at most 128 (IoT Core limit)", len(m.ClientID))
+		}
+		checkTopic(ck, key+".topic", m.Topic)
+		if m.BasicIngestRule != "" && !regexp.MustCompile(`^[a-zA-Z0-9_]{1,128}$`).MatchString(m.BasicIngestRule) {
+			ck.bad(key+".basic_ingest_rule", "%q not allowed; want a rule name of 1 to 128 of a-z A-Z 0-9 _", m.BasicIngestRule)
+		}
+		ck.oneOf(key+".layout", m.Layout, layouts...)
+		ck.required(key+".cert_file", m.CertFile, "the device certificate (PEM)")
+		ck.required(key+".key_file", m.KeyFile, "the device private key (PEM)")
+		ck.required(key+".ca_file", m.CAFile, "the CA bundle (AmazonRootCA1.pem)")
+		ck.dur(key+".keepalive", m.Keepalive, 30*time.Second, 1200*time.Second)
+		if m.QoS != 1 {
+			ck.bad(key+".qos", "%d not allowed; want 1 (a batch leaves the spool only on PUBACK)", m.QoS)
+		}
+	case p.Greengrass != nil:
+		g := p.Greengrass
+		checkTopic(ck, key+".topic", g.Topic)
+		ck.oneOf(key+".destination", g.Destination, "iotcore", "local")
+		ck.oneOf(key+".layout", g.Layout, layouts...)
+	case p.SiteWise != nil:
+		s := p.SiteWise
+		if s.Region != "" && !regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`).MatchString(s.Region) {
+			ck.bad(key+".region", "%q is not an AWS region; want e.g. eu-west-1 (empty uses AWS_REGION)", s.Region)
+		}
+		if s.Endpoint != "" && !strings.HasPrefix(s.Endpoint, "https://") && !strings.HasPrefix(s.Endpoint, "http://") {
+			ck.bad(key+".endpoint", "%q not allowed; want a URL starting with https:// (or http:// for a local test server)", s.Endpoint)
+		}
+		if !strings.Contains(s.AliasTemplate, "{metric}") {
+			ck.bad(key+".alias_template", "%q lacks {metric}; want e.g. /stirling/{thing}/{metric}", s.AliasTemplate)
+		} else if len(s.AliasTemplate) > 1000 {
+			ck.bad(key+".alias_template", "%d bytes; want at most 1000", len(s.AliasTemplate))
+		}
+	default:
+		ck.bad(key+".type", "%q not allowed; want one of %s", p.Type, strings.Join(publisherTypes, ", "))
+	}
+}
+
+// checkTopic applies IoT Core's topic rules: at most 256 bytes and 7
+// slashes, no leading slash, no wildcards, not in the reserved $ space.
+func checkTopic(ck *checker, key, topic string) {
+	switch {
+	case topic == "":
+		ck.bad(key, "empty; want a topic like stirling/{thing}/telemetry")
+	case strings.HasPrefix(topic, "/"):
+		ck.bad(key, "%q starts with a slash; want e.g. stirling/{thing}/telemetry", topic)
+	case strings.HasPrefix(topic, "$"):
+		ck.bad(key, "%q is in the reserved $ space; want a plain topic (use basic_ingest_rule for $aws/rules)", topic)
+	case strings.ContainsAny(topic, "#+"):
+		ck.bad(key, "%q has a wildcard; want a plain topic", topic)
+	case strings.Count(topic, "/") > 7:
+		ck.bad(key, "%q has %d slashes; want at most 7 (IoT Core limit)", topic, strings.Count(topic, "/"))
+	case len(topic) > 256:
+		ck.bad(key, "%d bytes; want at most 256 (IoT Core limit)", len(topic))
+	}
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
