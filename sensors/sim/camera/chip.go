@@ -15,6 +15,7 @@ import (
 
 	"github.com/stirling-iot/stirling/internal/clock"
 	"github.com/stirling-iot/stirling/sensors"
+	"github.com/stirling-iot/stirling/sensors/mlx90640"
 )
 
 // Register map.
@@ -74,11 +75,12 @@ type Opts struct {
 	Noise float64
 	// Seed seeds the noise.
 	Seed uint64
-	// Emissivity and TaShift must match what the driver decodes with: the
-	// chip produces the words that a driver using emissivity Emissivity and
-	// reflected temperature Ta-TaShift decodes back to the scene.
-	Emissivity float64
-	TaShift    float64
+	// Emissivity and ReflectedTemp must match what the driver decodes
+	// with: the chip produces the words that a driver using them decodes
+	// back to the scene. ReflectedTemp is deg C; NaN is the Melexis default
+	// Ta - 8 (mlx90640.TaShift), which the driver uses by default too.
+	Emissivity    float64
+	ReflectedTemp float64
 	// DieOffset is how much warmer than Ambient the sensor die runs (the
 	// Ta the driver reads back).
 	DieOffset float64
@@ -89,18 +91,18 @@ type Opts struct {
 }
 
 // DefaultOpts is a healthy camera with the device B calibration, the
-// default layout and scene, 0.1 deg C noise at 1 Hz, emissivity 0.95 and
-// Tr = Ta-8 (the Melexis examples' choice), a die 4 deg C above ambient
-// and a 3.3 V supply.
+// default layout and scene, 0.1 deg C noise at 1 Hz, the driver's default
+// emissivity 0.95 and reflected temperature Ta-8, a die 4 deg C above
+// ambient and a 3.3 V supply.
 func DefaultOpts() Opts {
 	return Opts{
-		Layout:     DefaultLayout(),
-		Noise:      0.1,
-		Seed:       1,
-		Emissivity: 0.95,
-		TaShift:    8,
-		DieOffset:  4,
-		Vdd:        3.3,
+		Layout:        DefaultLayout(),
+		Noise:         0.1,
+		Seed:          1,
+		Emissivity:    0.95,
+		ReflectedTemp: math.NaN(),
+		DieOffset:     4,
+		Vdd:           3.3,
 	}
 }
 
@@ -113,7 +115,7 @@ type Chip struct {
 	layout Layout
 	noise  float64
 	emis   float64
-	shift  float64
+	tr     float64
 	die    float64
 	vdd    float64
 	ee     [eeWords]uint16
@@ -128,7 +130,7 @@ type Chip struct {
 	ram     [ramWords]uint16
 	truth   [sensors.Pixels]float64 // the temperatures behind the pixel words in ram
 	scene   [sensors.Pixels]float64 // scratch: the rendered scene
-	frame   [834]uint16             // scratch: synthesised words
+	frame   mlx90640.RawFrame       // scratch: synthesised words
 	status  uint16
 	ctrl    uint16
 	i2cConf uint16
@@ -160,8 +162,8 @@ func New(opts *Opts) (*Chip, error) {
 		return nil, fmt.Errorf("camera: noise %g is outside 0..10 deg C", opts.Noise)
 	case !(opts.Vdd >= 2.5 && opts.Vdd <= 3.6):
 		return nil, fmt.Errorf("camera: vdd %g is outside 2.5..3.6 V", opts.Vdd)
-	case math.IsNaN(opts.TaShift) || math.IsNaN(opts.DieOffset):
-		return nil, errors.New("camera: ta_shift and die_offset must be numbers")
+	case math.IsNaN(opts.DieOffset) || math.IsInf(opts.DieOffset, 0) || math.IsInf(opts.ReflectedTemp, 0):
+		return nil, errors.New("camera: die_offset and reflected_temp must be finite")
 	}
 	c := &Chip{
 		clk:    opts.Clock,
@@ -170,7 +172,7 @@ func New(opts *Opts) (*Chip, error) {
 		layout: opts.Layout,
 		noise:  opts.Noise,
 		emis:   opts.Emissivity,
-		shift:  opts.TaShift,
+		tr:     opts.ReflectedTemp,
 		die:    opts.DieOffset,
 		vdd:    opts.Vdd,
 		faults: opts.Faults,
@@ -310,9 +312,11 @@ func (c *Chip) Tx(addr uint16, w, r []byte) error {
 
 // inject returns the error of an active bus fault, if any.
 func (c *Chip) inject(addr uint16, f *Faults, w []byte) error {
-	reg := "no register"
-	if len(w) >= 2 {
-		reg = fmt.Sprintf("register %#04x", uint16(w[0])<<8|uint16(w[1]))
+	reg := func() string {
+		if len(w) < 2 {
+			return "no register"
+		}
+		return fmt.Sprintf("register %#04x", uint16(w[0])<<8|uint16(w[1]))
 	}
 	switch {
 	case addr != c.addr:
@@ -321,19 +325,19 @@ func (c *Chip) inject(addr uint16, f *Faults, w []byte) error {
 	case f.Unplugged:
 		c.n.nacks.Add(1)
 		c.n.faults.Add(1)
-		return fmt.Errorf("camera: %s: unplugged: %w", reg, ErrNACK)
+		return fmt.Errorf("camera: %s: unplugged: %w", reg(), ErrNACK)
 	case f.Timeout:
 		c.n.timeouts.Add(1)
 		c.n.faults.Add(1)
-		return fmt.Errorf("camera: %s: %w", reg, ErrTimeout)
+		return fmt.Errorf("camera: %s: %w", reg(), ErrTimeout)
 	case f.NACK:
 		c.n.nacks.Add(1)
 		c.n.faults.Add(1)
-		return fmt.Errorf("camera: %s: injected: %w", reg, ErrNACK)
+		return fmt.Errorf("camera: %s: injected: %w", reg(), ErrNACK)
 	case f.NACKProbability > 0 && c.frng.Float64() < f.NACKProbability:
 		c.n.nacks.Add(1)
 		c.n.faults.Add(1)
-		return fmt.Errorf("camera: %s: transient: %w", reg, ErrNACK)
+		return fmt.Errorf("camera: %s: transient: %w", reg(), ErrNACK)
 	}
 	return nil
 }
@@ -522,7 +526,7 @@ func (c *Chip) complete(t time.Time) {
 		if !all && s != sp {
 			continue
 		}
-		c.synth.Synthesize(s, c.ctrl, ta, c.vdd, c.emis, ta-c.shift, &c.scene, &c.frame)
+		c.synth.Synthesize(s, c.ctrl, ta, c.vdd, c.emis, c.tr, &c.scene, &c.frame)
 		for i := range sensors.Pixels {
 			if !inSubpage(i, s, chess) {
 				continue

@@ -192,13 +192,13 @@ func TestOverwrite(t *testing.T) {
 	c, clk := newTestChip(t, nil)
 	period := 500 * time.Millisecond
 	clk.Add(period)
-	if v := readReg(t, c, RegStatus); v != StatusNewData|0 {
+	if v := readReg(t, c, RegStatus); v != StatusNewData {
 		t.Fatalf("status %#04x, want new data in subpage 0", v)
 	}
 	ram := readWords(t, c, RAMStart, ramWords)
 	// Overwrite disabled (power-on): the next subpages are discarded.
 	clk.Add(3 * period)
-	if v := readReg(t, c, RegStatus); v != StatusNewData|0 {
+	if v := readReg(t, c, RegStatus); v != StatusNewData {
 		t.Fatalf("status %#04x, want the unread subpage 0 kept", v)
 	}
 	again := readWords(t, c, RAMStart, ramWords)
@@ -213,7 +213,7 @@ func TestOverwrite(t *testing.T) {
 	// Enable overwrite, keep the flag: the next subpage replaces the data.
 	writeReg(t, c, RegStatus, StatusNewData|StatusOverwrite)
 	clk.Add(period)
-	if v := readReg(t, c, RegStatus); v != StatusOverwrite|StatusNewData|0 {
+	if v := readReg(t, c, RegStatus); v != StatusOverwrite|StatusNewData {
 		t.Fatalf("status %#04x, want overwrite on, new data, subpage 0 (alternation kept running)", v)
 	}
 	if s := c.Stats(); s.Overwritten != 1 {

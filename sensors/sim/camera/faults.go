@@ -3,7 +3,6 @@ package camera
 import (
 	"errors"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -11,10 +10,11 @@ import (
 var (
 	// ErrNACK: no device acknowledged the address (wrong address, camera
 	// unplugged, injected NACK).
-	ErrNACK = errors.New("i2c: no acknowledge")
+	// The text names the Linux errno too, as periph's sysfs bus reports it.
+	ErrNACK = errors.New("i2c: NACK (remote I/O error)")
 	// ErrTimeout: the transaction did not complete (injected bus timeout,
 	// as the kernel reports a stuck clock stretch).
-	ErrTimeout = errors.New("i2c: bus timeout")
+	ErrTimeout = errors.New("i2c: bus timeout (connection timed out)")
 	// ErrAddress: the register address is not mapped (or a read runs past
 	// the end of a region).
 	ErrAddress = errors.New("unmapped register address")
@@ -73,10 +73,4 @@ func (f *Faults) timeoutDelay() time.Duration {
 		return DefaultTimeoutDelay
 	}
 	return f.TimeoutDelay
-}
-
-// any reports whether a fault is active, for logging.
-func (f *Faults) any() bool {
-	return f.NACK || f.Timeout || f.StuckNewData || f.CorruptFrames || f.Unplugged ||
-		(f.NACKProbability > 0 && !math.IsNaN(f.NACKProbability))
 }

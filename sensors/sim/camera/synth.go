@@ -1,34 +1,30 @@
 package camera
 
 import (
-	"math"
+	"errors"
+	"fmt"
 
-	"github.com/stirling-iot/stirling/sensors"
+	"github.com/stirling-iot/stirling/sensors/mlx90640"
 )
 
-// synthesizer turns object temperatures into the raw frame words a chip
-// with a given calibration would produce: the inverse of the Melexis
-// algorithm. ram is the library's frame layout: [0..767] pixels, [768..831]
-// auxiliary words, [832] control register, [833] subpage.
+// synthesizer turns object temperatures into the raw words a chip with a
+// given calibration would hold: the inverse of the Melexis algorithm
+// (mlx90640.Params.Synthesize). ram is the library's frame layout.
 type synthesizer interface {
-	Synthesize(subpage int, ctrl uint16, ta, vdd, emissivity, tr float64, to *[sensors.Pixels]float64, ram *[834]uint16)
+	Synthesize(sp int, ctrl uint16, ta, vdd, emissivity, tr float64, to *[mlx90640.Pixels]float64, ram *mlx90640.RawFrame) (gotVdd, gotTa float64)
 }
 
-// newSynthesizer extracts the calibration from ee.
+// newSynthesizer extracts the calibration from ee. Broken or outlier pixels
+// are fine (the real chip has them too); a dump that is no calibration is
+// an error.
 func newSynthesizer(ee *[eeWords]uint16) (synthesizer, error) {
-	return placeholder{}, nil
-}
-
-// placeholder stores To*64 in the pixel words until the inversion in
-// package mlx90640 is available. Its frames do not decode to the scene.
-type placeholder struct{}
-
-func (placeholder) Synthesize(subpage int, ctrl uint16, ta, vdd, _, _ float64, to *[sensors.Pixels]float64, ram *[834]uint16) {
-	for i, v := range to {
-		ram[i] = uint16(int16(max(min(math.Round(v*64), 32000), -32000)))
+	p, err := mlx90640.ExtractParameters(ee[:])
+	if p == nil {
+		return nil, fmt.Errorf("extract calibration: %w", err)
 	}
-	ram[768] = uint16(int16(math.Round(ta * 64)))
-	ram[810] = uint16(int16(math.Round(vdd * 64)))
-	ram[832] = ctrl
-	ram[833] = uint16(subpage)
+	var se *mlx90640.StatusError
+	if err != nil && !errors.As(err, &se) {
+		return nil, fmt.Errorf("extract calibration: %w", err)
+	}
+	return p, nil
 }
