@@ -1,0 +1,9 @@
+package mqtt
+
+import (
+	"testing"
+
+	"github.com/stirling-iot/stirling/internal/tlstest"
+)
+
+func mosquittotestCerts(t *testing.T) *tlstest.Certs { return tlstest.New(t) }
