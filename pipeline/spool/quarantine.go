@@ -69,6 +69,6 @@ func (s *Spool) Quarantine(publisher string, rec Record, reason string) error {
 		return fmt.Errorf("spool: quarantine: %w", err)
 	}
 	total := s.st.quarantined.Add(1)
-	s.log.Warn("spool: quarantined record", "publisher", publisher, "seq", rec.Seq, "reason", reason, "quarantined_total", total)
+	s.log.Info("spool: quarantined record", "publisher", publisher, "seq", rec.Seq, "reason", reason, "quarantined_total", total)
 	return nil
 }

@@ -162,7 +162,7 @@ type corruptKey struct {
 }
 
 type counters struct {
-	records, payload, written, syncs, syncErrors atomic.Uint64
+	records, payload, written, syncs, syncErrors    atomic.Uint64
 	droppedFull, droppedAge, corrupt, corruptBytes  atomic.Uint64
 	tornTails, tornBytes, quarantined, appendErrors atomic.Uint64
 }

@@ -19,6 +19,7 @@ type Stats struct {
 
 	Segments  int    // segment files on disk
 	DiskBytes int64  // their total size
+	MaxBytes  int64  // the configured bound on DiskBytes
 	FirstSeq  uint64 // oldest stored seq (equals NextSeq when empty)
 	NextSeq   uint64 // seq the next append gets
 	SyncedSeq uint64 // newest seq known to be on disk (visible to cursors)
@@ -67,7 +68,7 @@ func (s *Spool) Stats() Stats {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st.Segments, st.DiskBytes = len(s.segs), s.diskBytes
+	st.Segments, st.DiskBytes, st.MaxBytes = len(s.segs), s.diskBytes, s.opts.MaxBytes
 	st.FirstSeq, st.NextSeq, st.SyncedSeq = s.segs[0].base, s.next, s.syncedSeq
 	stored := s.next - s.segs[0].base
 	for _, c := range s.cursors {
