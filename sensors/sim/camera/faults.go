@@ -74,3 +74,51 @@ func (f *Faults) timeoutDelay() time.Duration {
 	}
 	return f.TimeoutDelay
 }
+
+// Fault kinds, as the config's sensors.sim.faults[].kind names them.
+const (
+	KindNACK         = "i2c_nack"         // Faults.NACK
+	KindTimeout      = "i2c_timeout"      // Faults.Timeout
+	KindFlaky        = "i2c_flaky"        // Faults.NACKProbability = FlakyProbability
+	KindStuckNewData = "stuck_new_data"   // Faults.StuckNewData
+	KindCorrupt      = "corrupt_frames"   // Faults.CorruptFrames
+	KindUnplugged    = "camera_unplugged" // Faults.Unplugged
+)
+
+// FlakyProbability is the transient NACK rate of the i2c_flaky kind.
+const FlakyProbability = 0.02
+
+// ErrKind is wrapped when a fault kind is not one of the camera's.
+var ErrKind = errors.New("not a camera fault kind")
+
+// Kinds lists the fault kinds Set understands.
+func Kinds() []string {
+	return []string{KindNACK, KindTimeout, KindFlaky, KindStuckNewData, KindCorrupt, KindUnplugged}
+}
+
+// Set switches the fault named kind on or off, for a scheduler that reads
+// the config's fault list:
+//
+//	err := chip.UpdateFaults(func(f *camera.Faults) { err = f.Set(kind, true) })
+func (f *Faults) Set(kind string, on bool) error {
+	switch kind {
+	case KindNACK:
+		f.NACK = on
+	case KindTimeout:
+		f.Timeout = on
+	case KindFlaky:
+		f.NACKProbability = 0
+		if on {
+			f.NACKProbability = FlakyProbability
+		}
+	case KindStuckNewData:
+		f.StuckNewData = on
+	case KindCorrupt:
+		f.CorruptFrames = on
+	case KindUnplugged:
+		f.Unplugged = on
+	default:
+		return fmt.Errorf("camera: %w: %q (want one of %v)", ErrKind, kind, Kinds())
+	}
+	return nil
+}

@@ -51,13 +51,15 @@ type Layout struct {
 }
 
 // DefaultLayout is a side view with the camera 7-10 cm from the burner: the
-// flame in the lower left, the hot cylinder right above it and the cold
-// cylinder on the right, with background around all three.
+// hot cylinder on the left with the flame under it, the cold cylinder on the
+// right, background around all three. The rectangles are the agent's
+// default regions of interest (configs.DefaultROIs), so an uncalibrated
+// agent on the simulator measures the right places.
 func DefaultLayout() Layout {
 	return Layout{
-		HotCylinder:  sensors.ROI{X: 5, Y: 4, W: 8, H: 9},
-		ColdCylinder: sensors.ROI{X: 19, Y: 4, W: 9, H: 9},
-		Flame:        sensors.ROI{X: 6, Y: 14, W: 6, H: 8},
+		HotCylinder:  sensors.ROI{X: 4, Y: 6, W: 8, H: 8},
+		ColdCylinder: sensors.ROI{X: 20, Y: 6, W: 8, H: 8},
+		Flame:        sensors.ROI{X: 5, Y: 16, W: 6, H: 6},
 		Blur:         0.6,
 		Gradient:     0.1,
 	}
