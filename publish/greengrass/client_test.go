@@ -1,0 +1,600 @@
+package greengrass
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stirling-iot/stirling/internal/ipctest"
+	"github.com/stirling-iot/stirling/pipeline"
+	"github.com/stirling-iot/stirling/publish"
+)
+
+const token = "svcuid-0123456789abcdef"
+
+func dial(t *testing.T, srv *ipctest.Server) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, &Opts{
+		SocketPath:  srv.Path,
+		AuthToken:   token,
+		CallTimeout: 2 * time.Second,
+		MinBackoff:  5 * time.Millisecond,
+		MaxBackoff:  50 * time.Millisecond,
+		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func noViolations(t *testing.T, srv *ipctest.Server) {
+	t.Helper()
+	if v := srv.Violations(); len(v) > 0 {
+		t.Fatalf("protocol violations:\n%s", strings.Join(v, "\n"))
+	}
+}
+
+func TestDialEnv(t *testing.T) {
+	srv := ipctest.New(t, token)
+	t.Setenv(EnvSocket, srv.Path)
+	t.Setenv(EnvToken, token)
+	c, err := Dial(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.UpdateState(t.Context(), StateRunning); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.States(); len(got) != 1 || got[0] != "RUNNING" {
+		t.Fatalf("states %v", got)
+	}
+	noViolations(t, srv)
+
+	t.Setenv(EnvSocket, "")
+	if _, err := Dial(t.Context(), nil); !errors.Is(err, ErrNoSocket) {
+		t.Fatalf("no socket: err %v", err)
+	}
+	t.Setenv(EnvSocket, srv.Path)
+	t.Setenv(EnvToken, "")
+	if _, err := Dial(t.Context(), nil); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("no token: err %v", err)
+	}
+}
+
+func TestAuthFailure(t *testing.T) {
+	srv := ipctest.New(t, token)
+	_, err := Dial(t.Context(), &Opts{SocketPath: srv.Path, AuthToken: "wrong"})
+	if !errors.Is(err, ErrConnectRejected) {
+		t.Fatalf("err %v, want ErrConnectRejected", err)
+	}
+	if !strings.Contains(err.Error(), "SVCUID") {
+		t.Errorf("error %q does not point at the SVCUID", err)
+	}
+	if acc, rej := srv.Connects(); acc != 0 || rej != 1 {
+		t.Fatalf("server saw %d accepted, %d rejected CONNECTs", acc, rej)
+	}
+	noViolations(t, srv)
+}
+
+func TestPublishToIoTCore(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	for i := range 3 {
+		if err := c.PublishToIoTCore(t.Context(), "dt/stirling/pi-01/telemetry", AtLeastOnce, []byte(fmt.Sprintf(`{"n":%d}`, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.PublishToTopic(t.Context(), "stirling/local", []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	ps := srv.Publishes()
+	if len(ps) != 4 {
+		t.Fatalf("%d publishes", len(ps))
+	}
+	for i, p := range ps[:3] {
+		if p.Op != "PublishToIoTCore" || p.Topic != "dt/stirling/pi-01/telemetry" || p.QoS != "1" || string(p.Payload) != fmt.Sprintf(`{"n":%d}`, i) || p.Stream != int32(i+1) {
+			t.Errorf("publish %d: %+v", i, p)
+		}
+	}
+	if p := ps[3]; p.Op != "PublishToTopic" || p.Topic != "stirling/local" || string(p.Payload) != "hi" || p.Stream != 4 {
+		t.Errorf("local publish: %+v", p)
+	}
+	if s := c.Stats(); s.QueuedInNucleus != 4 || s.Connects != 1 || s.Calls != 4 {
+		t.Errorf("stats %+v", s)
+	}
+	noViolations(t, srv)
+}
+
+// TestConcurrentStreams checks the stream-id discipline under concurrency:
+// the server closes the connection on any id that is not previous+1.
+func TestConcurrentStreams(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 25 {
+				errs <- c.PublishToIoTCore(t.Context(), "t/x", AtLeastOnce, []byte(fmt.Sprint(g, i)))
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(srv.Publishes()); n != 200 {
+		t.Fatalf("%d publishes", n)
+	}
+	if s := c.Stats(); s.Reconnects != 0 {
+		t.Fatalf("reconnected %d times", s.Reconnects)
+	}
+	noViolations(t, srv)
+}
+
+func TestIPCErrors(t *testing.T) {
+	tests := []struct {
+		reply     ipctest.Reply
+		code      string
+		retryable bool
+	}{
+		{ipctest.Reply{Error: "ServiceError", Message: "Device is offline"}, "ServiceError", true},
+		{ipctest.Reply{Error: "UnauthorizedError", Message: "Not Authorized"}, "UnauthorizedError", false},
+		{ipctest.Reply{Error: "InvalidArgumentsError", Message: "Payload is required"}, "InvalidArgumentsError", false},
+		{ipctest.Reply{Unmodeled: true}, "InternalServerError", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			srv := ipctest.New(t, token)
+			srv.OnPublish(func(ipctest.Publish) ipctest.Reply { return tt.reply })
+			c := dial(t, srv)
+			err := c.PublishToIoTCore(t.Context(), "t/x", AtLeastOnce, []byte("{}"))
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err %v (%T), want *Error", err, err)
+			}
+			if e.Code != tt.code || e.Retryable() != tt.retryable || e.Op != "PublishToIoTCore" {
+				t.Fatalf("got %+v retryable=%v", e, e.Retryable())
+			}
+			if s := c.Stats(); s.Errors[tt.code] != 1 || s.QueuedInNucleus != 0 {
+				t.Fatalf("stats %+v", s)
+			}
+			// The connection survives an operation error.
+			srv.OnPublish(nil)
+			if err := c.PublishToIoTCore(t.Context(), "t/x", AtLeastOnce, []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+			noViolations(t, srv)
+		})
+	}
+}
+
+func TestUnsupportedOperation(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	err := c.invoke(t.Context(), "ListComponents", struct{}{}, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "UnsupportedOperation" || e.Retryable() {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// TestMalformedReply: a garbage reply fails the call with an error (no
+// panic, no hang), the client reconnects and the next publish works.
+func TestMalformedReply(t *testing.T) {
+	for name, raw := range malformed(t) {
+		t.Run(name, func(t *testing.T) {
+			srv := ipctest.New(t, token)
+			var once sync.Once
+			srv.OnPublish(func(ipctest.Publish) ipctest.Reply {
+				r := ipctest.Reply{}
+				once.Do(func() { r.Raw = raw })
+				return r
+			})
+			c := dial(t, srv)
+			start := time.Now()
+			err := c.PublishToIoTCore(t.Context(), "t/x", AtLeastOnce, []byte("{}"))
+			if err == nil {
+				t.Fatal("publish with a malformed reply succeeded")
+			}
+			t.Logf("error after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			publishEventually(t, c)
+			noViolations(t, srv)
+		})
+	}
+}
+
+func publishEventually(t *testing.T, c *Client) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := c.PublishToIoTCore(t.Context(), "t/x", AtLeastOnce, []byte(`{"after":true}`))
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no successful publish after reconnecting: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestReconnect(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	for range 3 {
+		if err := c.PublishToIoTCore(t.Context(), "t/x", AtLeastOnce, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.DropAll()
+	publishEventually(t, c)
+	ps := srv.Publishes()
+	last := ps[len(ps)-1]
+	if last.Conn != 2 || last.Stream != 1 {
+		t.Fatalf("after reconnect: publish on conn %d stream %d, want conn 2 stream 1", last.Conn, last.Stream)
+	}
+	// A drop while a call is in flight fails that call with ErrDisconnected.
+	srv.OnPublish(func(ipctest.Publish) ipctest.Reply { return ipctest.Reply{Drop: true} })
+	err := c.PublishToIoTCore(t.Context(), "t/x", AtLeastOnce, []byte("{}"))
+	if !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("in-flight drop: err %v, want ErrDisconnected", err)
+	}
+	srv.OnPublish(nil)
+	publishEventually(t, c)
+	if s := c.Stats(); s.Reconnects < 2 || s.Connects != s.Reconnects+1 {
+		t.Fatalf("stats %+v", s)
+	}
+	noViolations(t, srv)
+}
+
+func TestCloseFailsCalls(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	c.Close()
+	if err := c.PublishToIoTCore(t.Context(), "t/x", AtLeastOnce, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+func TestGetConfiguration(t *testing.T) {
+	srv := ipctest.New(t, token)
+	srv.SetConfig(nil, map[string]any{"stirling": map[string]any{"thing": "pi-01", "interval": "1s"}})
+	c := dial(t, srv)
+	tests := []struct {
+		path []string
+		want string
+	}{
+		{nil, `{"stirling":{"interval":"1s","thing":"pi-01"}}`},
+		{[]string{"stirling"}, `{"interval":"1s","thing":"pi-01"}`},
+		{[]string{"stirling", "thing"}, `{"thing":"pi-01"}`}, // a leaf comes wrapped
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.path, "."), func(t *testing.T) {
+			v, err := c.GetConfiguration(t.Context(), tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := json.Marshal(v); string(b) != tt.want {
+				t.Fatalf("got %s, want %s", b, tt.want)
+			}
+		})
+	}
+	_, err := c.GetConfiguration(t.Context(), []string{"nope"})
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "ResourceNotFoundError" {
+		t.Fatalf("missing key: %v", err)
+	}
+	noViolations(t, srv)
+}
+
+// TestWatchConfiguration: the first configuration and every valid change
+// are applied, an invalid one is rejected and not applied, and changes
+// still arrive after a reconnect.
+func TestWatchConfiguration(t *testing.T) {
+	srv := ipctest.New(t, token)
+	srv.SetConfig(nil, map[string]any{"stirling": map[string]any{"interval": "1s"}})
+	c := dial(t, srv)
+
+	applied := make(chan string, 16)
+	apply := func(m map[string]any) error {
+		iv, _ := m["interval"].(string)
+		if _, err := time.ParseDuration(iv); err != nil {
+			return fmt.Errorf("interval: %w", err)
+		}
+		applied <- iv
+		return nil
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- c.WatchConfiguration(ctx, []string{"stirling"}, apply) }()
+
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case got := <-applied:
+			if got != want {
+				t.Fatalf("applied %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q never applied", want)
+		}
+	}
+	waitSubs := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); srv.Subscribers() != n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d subscribers, want %d", srv.Subscribers(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	expect("1s")
+	waitSubs(1)
+
+	srv.SetConfig([]string{"stirling", "interval"}, "2s")
+	expect("2s")
+
+	srv.SetConfig([]string{"stirling", "interval"}, "fast") // invalid
+	for deadline := time.Now().Add(5 * time.Second); c.Stats().ConfigRejected != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("invalid configuration not rejected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	srv.DropAll()
+	waitSubs(0)
+	waitSubs(1) // re-subscribed after the reconnect
+	srv.SetConfig([]string{"stirling", "interval"}, "3s")
+	expect("3s")
+
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("WatchConfiguration returned %v", err)
+	}
+	waitSubs(0) // the subscription was terminated
+	s := c.Stats()
+	if s.ConfigApplied != 3 || s.ConfigRejected != 1 || s.Resubscribes != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	select {
+	case v := <-applied:
+		t.Fatalf("unexpected apply of %q", v)
+	default:
+	}
+	noViolations(t, srv)
+}
+
+func TestWatchConfigurationMissingKey(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	err := c.WatchConfiguration(t.Context(), []string{"stirling"}, func(map[string]any) error { return nil })
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "ResourceNotFoundError" {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func batch(n int) *pipeline.Batch {
+	b := &pipeline.Batch{ID: 42}
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	for i := range n {
+		b.Readings = append(b.Readings, pipeline.Reading{
+			Seq: uint64(i + 1), Metric: "rpm", Unit: "rpm", Time: t0.Add(time.Duration(i) * time.Second),
+			Value: 1500 + float64(i), Count: 1, Min: 1500, Max: 1500, Last: 1500,
+		})
+	}
+	return b
+}
+
+func TestPublisherSend(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       PublisherOpts
+		readings   int
+		reply      ipctest.Reply
+		wantMsgs   int
+		wantStatus publish.Status
+		wantErr    bool
+	}{
+		{"batch", PublisherOpts{Thing: "pi-01"}, 50, ipctest.Reply{}, 1, publish.Accepted, false},
+		{"batch split by size", PublisherOpts{Thing: "pi-01", MaxPayload: 1000}, 50, ipctest.Reply{}, 6, publish.Accepted, false},
+		{"sample", PublisherOpts{Thing: "pi-01", Layout: LayoutSample}, 5, ipctest.Reply{}, 5, publish.Accepted, false},
+		{"local", PublisherOpts{Thing: "pi-01", Destination: DestLocal, Topic: "stirling/{thing}"}, 5, ipctest.Reply{}, 1, publish.Accepted, false},
+		{"unauthorized", PublisherOpts{Thing: "pi-01"}, 5, ipctest.Reply{Error: "UnauthorizedError", Message: "Not Authorized"}, 0, publish.Rejected, false},
+		{"service error", PublisherOpts{Thing: "pi-01"}, 5, ipctest.Reply{Error: "ServiceError", Message: "spool full"}, 0, publish.Retry, true},
+		{"dropped", PublisherOpts{Thing: "pi-01"}, 5, ipctest.Reply{Drop: true}, 0, publish.Retry, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := ipctest.New(t, token)
+			srv.OnPublish(func(ipctest.Publish) ipctest.Reply { return tt.reply })
+			c := dial(t, srv)
+			p, err := NewPublisher(c, &tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := batch(tt.readings)
+			res := make([]publish.Result, len(b.Readings))
+			err = p.Send(t.Context(), b, res)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Send error %v, want error %v", err, tt.wantErr)
+			}
+			for i, r := range res {
+				if r.Status != tt.wantStatus {
+					t.Fatalf("reading %d: %v (%s), want %v", i, r.Status, r.Reason, tt.wantStatus)
+				}
+				if r.Status != publish.Accepted && r.Reason == "" {
+					t.Fatalf("reading %d: %v without a reason", i, r.Status)
+				}
+			}
+			ps := srv.Publishes()
+			if len(ps) != tt.wantMsgs {
+				t.Fatalf("%d messages, want %d", len(ps), tt.wantMsgs)
+			}
+			// Every reading arrives exactly once, in order, as valid JSON.
+			var seqs []uint64
+			for _, m := range ps {
+				if len(m.Payload) > p.max {
+					t.Errorf("message of %d bytes over %d", len(m.Payload), p.max)
+				}
+				var objs []map[string]any
+				if p.batch {
+					if err := json.Unmarshal(m.Payload, &objs); err != nil {
+						t.Fatalf("payload %s: %v", m.Payload, err)
+					}
+				} else {
+					var o map[string]any
+					if err := json.Unmarshal(m.Payload, &o); err != nil {
+						t.Fatalf("payload %s: %v", m.Payload, err)
+					}
+					objs = append(objs, o)
+				}
+				for _, o := range objs {
+					seqs = append(seqs, uint64(o["seq"].(float64)))
+				}
+				if m.Topic != p.Topic() {
+					t.Errorf("topic %q", m.Topic)
+				}
+			}
+			if tt.wantStatus == publish.Accepted {
+				for i, s := range seqs {
+					if s != uint64(i+1) {
+						t.Fatalf("seqs %v", seqs)
+					}
+				}
+				if len(seqs) != tt.readings {
+					t.Fatalf("%d readings arrived, want %d", len(seqs), tt.readings)
+				}
+				if st := p.Stats(); st.ReadingsQueuedInNucleus != uint64(tt.readings) || st.MessagesQueuedInNucleus != uint64(tt.wantMsgs) {
+					t.Fatalf("stats %+v", st)
+				}
+			}
+			noViolations(t, srv)
+		})
+	}
+}
+
+func TestPublisherOversizedReading(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	p, err := NewPublisher(c, &PublisherOpts{Thing: "pi-01", MaxPayload: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := batch(3)
+	b.Readings[1].Text = strings.Repeat("long engine state ", 20)
+	res := make([]publish.Result, 3)
+	if err := p.Send(t.Context(), b, res); err != nil {
+		t.Fatal(err)
+	}
+	want := []publish.Status{publish.Accepted, publish.Rejected, publish.Accepted}
+	for i := range res {
+		if res[i].Status != want[i] {
+			t.Fatalf("reading %d: %v %s", i, res[i].Status, res[i].Reason)
+		}
+	}
+}
+
+func TestNewPublisherTopic(t *testing.T) {
+	tests := []struct {
+		opts  PublisherOpts
+		topic string
+		ok    bool
+	}{
+		{PublisherOpts{Thing: "pi-01"}, "dt/stirling/pi-01/telemetry", true},
+		{PublisherOpts{Topic: "$aws/rules/R/a/b/c/d/e/f/g/h", Thing: "x"}, "$aws/rules/R/a/b/c/d/e/f/g/h", true},
+		{PublisherOpts{Topic: "a/b/c/d/e/f/g/h/i"}, "", false}, // 8 slashes
+		{PublisherOpts{Topic: "a/+/b"}, "", false},
+		{PublisherOpts{Topic: strings.Repeat("a", 257)}, "", false},
+		{PublisherOpts{}, "", false}, // {thing} without a thing
+		{PublisherOpts{Topic: "a", Layout: "csv"}, "", false},
+		{PublisherOpts{Topic: "a", Destination: "kafka"}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.opts.Topic, func(t *testing.T) {
+			p, err := NewPublisher(nil, &tt.opts)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err %v, want ok=%v", err, tt.ok)
+			}
+			if err == nil && p.Topic() != tt.topic {
+				t.Fatalf("topic %q, want %q", p.Topic(), tt.topic)
+			}
+		})
+	}
+}
+
+func TestAppendReading(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 10, 23, 500_000_000, time.UTC)
+	tests := []struct {
+		name string
+		r    pipeline.Reading
+		want string
+	}{
+		{"sample", pipeline.Reading{Seq: 12, Metric: "rpm", Unit: "rpm", Time: t0, Value: 1512.5, Count: 1},
+			`{"seq":12,"metric":"rpm","unit":"rpm","time":"2026-11-22T03:10:23.5Z","value":1512.5,"quality":"GOOD","count":1}`},
+		{"aggregate", pipeline.Reading{Seq: 1, Metric: "hot_c", Unit: "degC", Time: t0, Value: 180, Quality: pipeline.Uncertain, Count: 10, Min: 170, Max: 190, Last: 185},
+			`{"seq":1,"metric":"hot_c","unit":"degC","time":"2026-11-22T03:10:23.5Z","value":180,"quality":"UNCERTAIN","count":10,"min":170,"max":190,"last":185}`},
+		{"text", pipeline.Reading{Seq: 2, Metric: "engine_state", Time: t0, Text: "run\"ning\n", Count: 1},
+			`{"seq":2,"metric":"engine_state","time":"2026-11-22T03:10:23.5Z","text":"run\"ning\n","quality":"GOOD","count":1}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := appendReading(nil, &tt.r)
+			if string(got) != tt.want {
+				t.Fatalf("got  %s\nwant %s", got, tt.want)
+			}
+			if !json.Valid(got) {
+				t.Fatal("invalid JSON")
+			}
+		})
+	}
+	if got := appendJSONString(nil, "a\x01\xffé"); !bytes.Equal(got, []byte(`"a\u0001\ufffdé"`)) || !json.Valid(got) {
+		t.Fatalf("escaping: %s", got)
+	}
+}
+
+func BenchmarkPublisherSend(b *testing.B) {
+	srv := ipctest.New(b, token)
+	c, err := Dial(b.Context(), &Opts{SocketPath: srv.Path, AuthToken: token})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	p, err := NewPublisher(c, &PublisherOpts{Thing: "pi-01"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bt := batch(100)
+	res := make([]publish.Result, len(bt.Readings))
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(res)
+		if err := p.Send(b.Context(), bt, res); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

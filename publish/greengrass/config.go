@@ -1,0 +1,95 @@
+package greengrass
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// ConfigDebounce is how long WatchConfiguration waits after an update event
+// for more events before it re-fetches: a deployment changes one leaf per
+// event, so a new configuration arrives as a burst.
+const ConfigDebounce = 250 * time.Millisecond
+
+// WatchConfiguration applies this component's configuration at keyPath now
+// and after every change, until ctx is done (it then returns ctx's error).
+//
+// It subscribes first and fetches second, so no change is missed; each
+// burst of update events (and each reconnect) leads to one GetConfiguration
+// and, if the value differs from the last one seen, one call of apply. apply
+// must validate the whole configuration the same way the YAML file is
+// validated and return an error if it is invalid; an invalid configuration
+// is logged with that error, counted in Stats().ConfigRejected and not
+// applied. The first fetch failing (for example ResourceNotFoundError when
+// the deployment has no such key) is returned as an error.
+func (c *Client) WatchConfiguration(ctx context.Context, keyPath []string, apply func(map[string]any) error) error {
+	dirty := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case dirty <- struct{}{}:
+		default:
+		}
+	}
+	sub, err := c.SubscribeToConfigurationUpdate(ctx, keyPath, func(ConfigurationUpdate) { poke() }, poke)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+
+	var last []byte
+	fetch := func() error {
+		c.stats.cfgFetch.Add(1)
+		v, err := c.GetConfiguration(ctx, keyPath)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(v) // canonical: map keys sorted
+		if err != nil {
+			return fmt.Errorf("greengrass: configuration: %w", err)
+		}
+		if last != nil && string(b) == string(last) {
+			return nil
+		}
+		last = b
+		if err := apply(v); err != nil {
+			c.stats.configRejected.Add(1)
+			c.log.Error("configuration rejected; keeping the current one", "keyPath", keyPath, "err", err)
+			return nil
+		}
+		c.stats.configApplied.Add(1)
+		c.log.Info("configuration applied", "keyPath", keyPath)
+		return nil
+	}
+	if err := fetch(); err != nil {
+		return err
+	}
+	delay := ConfigDebounce
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-dirty:
+		}
+		// Debounce: let the rest of a deployment's burst arrive.
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		select {
+		case <-dirty:
+		default:
+		}
+		if err := fetch(); err != nil {
+			// Transient (reconnecting, nucleus busy): try again shortly.
+			c.log.Warn("configuration fetch failed", "err", err)
+			delay = min(2*delay, 30*time.Second)
+			poke()
+			continue
+		}
+		delay = ConfigDebounce
+	}
+}

@@ -1,0 +1,236 @@
+package greengrass
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/stirling-iot/stirling/pipeline"
+	"github.com/stirling-iot/stirling/publish"
+)
+
+// Destinations.
+const (
+	DestIoTCore = "iotcore" // PublishToIoTCore at QoS 1
+	DestLocal   = "local"   // PublishToTopic on the nucleus's local pub/sub bus
+)
+
+// DefaultTopic is the topic template when PublisherOpts.Topic is empty.
+const DefaultTopic = "dt/stirling/{thing}/telemetry"
+
+// DefaultMaxPayload keeps each message under the IoT Core and nucleus limit
+// of 128 KB (mqtt.maxMessageSizeInBytes). On Greengrass Nucleus Lite, whose
+// IPC frames are limited to 10000 bytes, use about 7000 (payloads travel
+// base64-encoded).
+const DefaultMaxPayload = 128_000
+
+// ErrTopic is returned for a topic IoT Core would refuse.
+var ErrTopic = errors.New("greengrass: invalid topic")
+
+// PublisherOpts configures a Publisher.
+type PublisherOpts struct {
+	Name        string // default "greengrass"
+	Thing       string // replaces {thing} in Topic
+	Topic       string // default DefaultTopic
+	Destination string // DestIoTCore (default) or DestLocal
+	Layout      string // LayoutBatch (default) or LayoutSample
+	MaxPayload  int    // bytes per message before base64; default DefaultMaxPayload
+}
+
+// Publisher is a publish.Publisher that sends readings as JSON through the
+// nucleus. A reading is Accepted once the nucleus has queued its message:
+// IPC gives no delivery acknowledgement from IoT Core, so from here on the
+// nucleus spooler (memory by default) owns the data.
+type Publisher struct {
+	c     *Client
+	name  string
+	topic string
+	dest  string
+	batch bool
+	max   int
+	buf   []byte
+
+	readings, messages, rejected, retried atomic.Uint64
+}
+
+var _ publish.Publisher = (*Publisher)(nil)
+
+// NewPublisher returns a Publisher using c. The Publisher does not own c:
+// Close the client separately after the publisher.
+func NewPublisher(c *Client, o *PublisherOpts) (*Publisher, error) {
+	var opts PublisherOpts
+	if o != nil {
+		opts = *o
+	}
+	p := &Publisher{c: c, name: opts.Name, dest: opts.Destination, max: opts.MaxPayload}
+	if p.name == "" {
+		p.name = "greengrass"
+	}
+	if p.dest == "" {
+		p.dest = DestIoTCore
+	}
+	if p.max <= 0 {
+		p.max = DefaultMaxPayload
+	}
+	switch opts.Layout {
+	case "", LayoutBatch:
+		p.batch = true
+	case LayoutSample:
+	default:
+		return nil, fmt.Errorf("greengrass: layout %q: want %q or %q", opts.Layout, LayoutBatch, LayoutSample)
+	}
+	topic := opts.Topic
+	if topic == "" {
+		topic = DefaultTopic
+	}
+	if strings.Contains(topic, "{thing}") && opts.Thing == "" {
+		return nil, fmt.Errorf("%w: %q uses {thing} but no thing name is set", ErrTopic, topic)
+	}
+	p.topic = strings.ReplaceAll(topic, "{thing}", opts.Thing)
+	switch p.dest {
+	case DestIoTCore:
+		if err := ValidateTopic(p.topic); err != nil {
+			return nil, err
+		}
+	case DestLocal:
+		if p.topic == "" || strings.ContainsAny(p.topic, "+#") {
+			return nil, fmt.Errorf("%w: %q: empty or has a wildcard", ErrTopic, p.topic)
+		}
+	default:
+		return nil, fmt.Errorf("greengrass: destination %q: want %q or %q", p.dest, DestIoTCore, DestLocal)
+	}
+	return p, nil
+}
+
+// ValidateTopic checks an IoT Core publish topic as the nucleus does: not
+// empty, no wildcards, at most 256 bytes and 7 slashes, not counting a
+// Basic Ingest prefix $aws/rules/<rule>/.
+func ValidateTopic(topic string) error {
+	t := topic
+	if rest, ok := strings.CutPrefix(t, "$aws/rules/"); ok {
+		if i := strings.IndexByte(rest, '/'); i > 0 {
+			t = rest[i+1:]
+		}
+	}
+	switch {
+	case t == "":
+		return fmt.Errorf("%w: %q is empty", ErrTopic, topic)
+	case strings.ContainsAny(t, "+#"):
+		return fmt.Errorf("%w: %q has a wildcard", ErrTopic, topic)
+	case len(t) > 256:
+		return fmt.Errorf("%w: %q is %d bytes, the limit is 256", ErrTopic, topic, len(t))
+	case strings.Count(t, "/") > 7:
+		return fmt.Errorf("%w: %q has %d slashes, the limit is 7", ErrTopic, topic, strings.Count(t, "/"))
+	}
+	return nil
+}
+
+// Name implements publish.Publisher.
+func (p *Publisher) Name() string { return p.name }
+
+// Topic is the resolved topic.
+func (p *Publisher) Topic() string { return p.topic }
+
+// Close implements publish.Publisher. It does not close the Client.
+func (p *Publisher) Close() error { return nil }
+
+// Send implements publish.Publisher. The batch is split into messages of at
+// most MaxPayload bytes; each message's readings share its outcome. A
+// retryable IPC error (ServiceError: spooler full, device offline) or a lost
+// connection stops the attempt with an error and leaves the rest as Retry;
+// a client error (UnauthorizedError: no accessControl policy for the topic,
+// InvalidArgumentsError) rejects that message's readings with the reason.
+func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.Result) error {
+	rs := b.Readings
+	overhead := 0
+	if p.batch {
+		overhead = 2 // [ and ]
+	}
+	for i := 0; i < len(rs); {
+		if n := len(appendReading(p.buf[:0], &rs[i])); n+overhead > p.max {
+			res[i] = publish.Result{Status: publish.Rejected, Reason: fmt.Sprintf("reading encodes to %d bytes, more than the %d-byte message limit", n, p.max)}
+			p.rejected.Add(1)
+			i++
+			continue
+		}
+		// One message from rs[i:j].
+		buf := p.buf[:0]
+		if p.batch {
+			buf = append(buf, '[')
+		}
+		j := i
+		for j < len(rs) {
+			n := len(buf)
+			if p.batch && j > i {
+				buf = append(buf, ',')
+			}
+			buf = appendReading(buf, &rs[j])
+			if j > i && len(buf)+1 > p.max {
+				buf = buf[:n]
+				break
+			}
+			j++
+			if !p.batch {
+				break
+			}
+		}
+		if p.batch {
+			buf = append(buf, ']')
+		}
+		p.buf = buf
+		var err error
+		if p.dest == DestLocal {
+			err = p.c.PublishToTopic(ctx, p.topic, buf)
+		} else {
+			err = p.c.PublishToIoTCore(ctx, p.topic, AtLeastOnce, buf)
+		}
+		var ipcErr *Error
+		switch {
+		case err == nil:
+			for k := i; k < j; k++ {
+				res[k] = publish.Result{Status: publish.Accepted}
+			}
+			p.messages.Add(1)
+			p.readings.Add(uint64(j - i))
+		case errors.As(err, &ipcErr) && !ipcErr.Retryable():
+			reason := ipcErr.Code + ": " + ipcErr.Message
+			for k := i; k < j; k++ {
+				res[k] = publish.Result{Status: publish.Rejected, Reason: reason}
+			}
+			p.rejected.Add(uint64(j - i))
+			p.c.log.Error("nucleus rejected readings", "topic", p.topic, "readings", j-i, "code", ipcErr.Code, "err", err)
+		default:
+			for k := i; k < len(rs); k++ {
+				if res[k].Status == publish.Retry {
+					res[k].Reason = err.Error()
+				}
+			}
+			p.retried.Add(uint64(len(rs) - i))
+			return fmt.Errorf("greengrass: publish batch %d: %w", b.ID, err)
+		}
+		i = j
+	}
+	return nil
+}
+
+// PublisherStats are a Publisher's counters.
+type PublisherStats struct {
+	// MessagesQueuedInNucleus and ReadingsQueuedInNucleus count what the
+	// nucleus accepted into its spooler (not IoT Core delivery).
+	MessagesQueuedInNucleus, ReadingsQueuedInNucleus uint64
+	Rejected                                         uint64 // readings rejected (oversized, or a non-retryable IPC error)
+	Retried                                          uint64 // readings left for retry by a failed attempt
+}
+
+// Stats returns a snapshot of the counters; the connection's counters are
+// in Client.Stats.
+func (p *Publisher) Stats() PublisherStats {
+	return PublisherStats{
+		MessagesQueuedInNucleus: p.messages.Load(),
+		ReadingsQueuedInNucleus: p.readings.Load(),
+		Rejected:                p.rejected.Load(),
+		Retried:                 p.retried.Load(),
+	}
+}
