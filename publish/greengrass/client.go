@@ -52,6 +52,8 @@ type Client struct {
 	ready chan struct{} // closed while cur is usable
 	subs  map[*Subscription]struct{}
 
+	reconnected chan struct{} // poked after each reconnect (capacity 1)
+
 	closed   chan struct{}
 	closeOne sync.Once
 	wg       sync.WaitGroup
@@ -63,7 +65,7 @@ type Client struct {
 // rejected CONNECT returns ErrConnectRejected at once; later connection
 // losses are repaired in the background until Close.
 func Dial(ctx context.Context, o *Opts) (*Client, error) {
-	c := &Client{closed: make(chan struct{}), subs: make(map[*Subscription]struct{})}
+	c := &Client{closed: make(chan struct{}), subs: make(map[*Subscription]struct{}), reconnected: make(chan struct{}, 1)}
 	if o != nil {
 		c.opts = *o
 	}
@@ -187,9 +189,17 @@ func (c *Client) reconnect() *conn {
 		for _, s := range subs {
 			s.activate(cn)
 		}
+		select {
+		case c.reconnected <- struct{}{}:
+		default:
+		}
 		return cn
 	}
 }
+
+// Reconnected receives a value after a lost connection has been restored
+// (coalesced: one pending value at most). It is meant for one consumer.
+func (c *Client) Reconnected() <-chan struct{} { return c.reconnected }
 
 // conn waits for a usable connection.
 func (c *Client) conn(ctx context.Context) (*conn, error) {

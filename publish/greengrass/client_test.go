@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -251,6 +252,11 @@ func TestReconnect(t *testing.T) {
 	}
 	srv.DropAll()
 	publishEventually(t, c)
+	select {
+	case <-c.Reconnected():
+	case <-time.After(time.Second):
+		t.Fatal("Reconnected did not fire")
+	}
 	ps := srv.Publishes()
 	last := ps[len(ps)-1]
 	if last.Conn != 2 || last.Stream != 1 {
@@ -505,13 +511,14 @@ func TestPublisherOversizedReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := batch(3)
+	b := batch(4)
 	b.Readings[1].Text = strings.Repeat("long engine state ", 20)
-	res := make([]publish.Result, 3)
+	b.Readings[2].Value = math.NaN()
+	res := make([]publish.Result, 4)
 	if err := p.Send(t.Context(), b, res); err != nil {
 		t.Fatal(err)
 	}
-	want := []publish.Status{publish.Accepted, publish.Rejected, publish.Accepted}
+	want := []publish.Status{publish.Accepted, publish.Rejected, publish.Rejected, publish.Accepted}
 	for i := range res {
 		if res[i].Status != want[i] {
 			t.Fatalf("reading %d: %v %s", i, res[i].Status, res[i].Reason)
@@ -547,6 +554,23 @@ func TestNewPublisherTopic(t *testing.T) {
 	}
 }
 
+// jsonReading mirrors the stdout/file publishers' JSON object (package
+// publish), so the IPC payload stays the same shape.
+type jsonReading struct {
+	Seq     uint64           `json:"seq"`
+	Time    string           `json:"time"`
+	Metric  string           `json:"metric"`
+	Value   float64          `json:"value"`
+	Unit    string           `json:"unit,omitempty"`
+	Quality pipeline.Quality `json:"quality"`
+	Text    string           `json:"text,omitempty"`
+	Batch   uint64           `json:"batch"`
+	Count   uint32           `json:"count,omitempty"`
+	Min     *float64         `json:"min,omitempty"`
+	Max     *float64         `json:"max,omitempty"`
+	Last    *float64         `json:"last,omitempty"`
+}
+
 func TestAppendReading(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 3, 10, 23, 500_000_000, time.UTC)
 	tests := []struct {
@@ -555,20 +579,37 @@ func TestAppendReading(t *testing.T) {
 		want string
 	}{
 		{"sample", pipeline.Reading{Seq: 12, Metric: "rpm", Unit: "rpm", Time: t0, Value: 1512.5, Count: 1},
-			`{"seq":12,"metric":"rpm","unit":"rpm","time":"2026-11-22T03:10:23.5Z","value":1512.5,"quality":"GOOD","count":1}`},
+			`{"seq":12,"time":"2026-11-22T03:10:23.5Z","metric":"rpm","value":1512.5,"unit":"rpm","quality":"GOOD","batch":42}`},
 		{"aggregate", pipeline.Reading{Seq: 1, Metric: "hot_c", Unit: "degC", Time: t0, Value: 180, Quality: pipeline.Uncertain, Count: 10, Min: 170, Max: 190, Last: 185},
-			`{"seq":1,"metric":"hot_c","unit":"degC","time":"2026-11-22T03:10:23.5Z","value":180,"quality":"UNCERTAIN","count":10,"min":170,"max":190,"last":185}`},
-		{"text", pipeline.Reading{Seq: 2, Metric: "engine_state", Time: t0, Text: "run\"ning\n", Count: 1},
-			`{"seq":2,"metric":"engine_state","time":"2026-11-22T03:10:23.5Z","text":"run\"ning\n","quality":"GOOD","count":1}`},
+			`{"seq":1,"time":"2026-11-22T03:10:23.5Z","metric":"hot_c","value":180,"unit":"degC","quality":"UNCERTAIN","batch":42,"count":10,"min":170,"max":190,"last":185}`},
+		{"text", pipeline.Reading{Seq: 2, Metric: "engine_state", Time: t0, Text: "run\"ning\n<&>", Count: 1},
+			`{"seq":2,"time":"2026-11-22T03:10:23.5Z","metric":"engine_state","value":0,"quality":"GOOD","text":"run\"ning\n<&>","batch":42}`},
+		{"big", pipeline.Reading{Seq: 3, Metric: "x", Time: t0, Value: 1e21, Quality: pipeline.Bad}, ""},
+		{"million", pipeline.Reading{Seq: 3, Metric: "x", Time: t0, Value: 1e6}, ""},
+		{"tiny", pipeline.Reading{Seq: 3, Metric: "x", Time: t0, Value: -1.5e-7}, ""},
+		{"fraction", pipeline.Reading{Seq: 3, Metric: "x", Time: t0, Value: 123456789.123456}, ""},
+		{"unicode", pipeline.Reading{Seq: 3, Metric: "température", Unit: "°C", Time: t0, Value: 0.1}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := appendReading(nil, &tt.r)
-			if string(got) != tt.want {
-				t.Fatalf("got  %s\nwant %s", got, tt.want)
+			r := &tt.r
+			got := appendReading(nil, r, 42)
+			j := jsonReading{Seq: r.Seq, Time: r.Time.UTC().Format(time.RFC3339Nano), Metric: r.Metric, Value: r.Value,
+				Unit: r.Unit, Quality: r.Quality, Text: r.Text, Batch: 42}
+			if r.Count > 1 {
+				j.Count, j.Min, j.Max, j.Last = r.Count, &r.Min, &r.Max, &r.Last
 			}
-			if !json.Valid(got) {
-				t.Fatal("invalid JSON")
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(j); err != nil {
+				t.Fatal(err)
+			}
+			if want := strings.TrimSuffix(buf.String(), "\n"); string(got) != want {
+				t.Fatalf("differs from encoding/json\n got  %s\nwant %s", got, want)
+			}
+			if tt.want != "" && string(got) != tt.want {
+				t.Fatalf("got  %s\nwant %s", got, tt.want)
 			}
 		})
 	}

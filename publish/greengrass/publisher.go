@@ -55,7 +55,10 @@ type Publisher struct {
 	readings, messages, rejected, retried atomic.Uint64
 }
 
-var _ publish.Publisher = (*Publisher)(nil)
+var (
+	_ publish.Publisher = (*Publisher)(nil)
+	_ publish.Readier   = (*Publisher)(nil)
+)
 
 // NewPublisher returns a Publisher using c. The Publisher does not own c:
 // Close the client separately after the publisher.
@@ -133,6 +136,10 @@ func (p *Publisher) Name() string { return p.name }
 // Topic is the resolved topic.
 func (p *Publisher) Topic() string { return p.topic }
 
+// Ready implements publish.Readier: it fires when the IPC connection comes
+// back, so the Runner retries at once instead of finishing its backoff.
+func (p *Publisher) Ready() <-chan struct{} { return p.c.Reconnected() }
+
 // Close implements publish.Publisher. It does not close the Client.
 func (p *Publisher) Close() error { return nil }
 
@@ -149,7 +156,13 @@ func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.R
 		overhead = 2 // [ and ]
 	}
 	for i := 0; i < len(rs); {
-		if n := len(appendReading(p.buf[:0], &rs[i])); n+overhead > p.max {
+		if !finite(&rs[i]) {
+			res[i] = publish.Result{Status: publish.Rejected, Reason: "value is not a finite number"}
+			p.rejected.Add(1)
+			i++
+			continue
+		}
+		if n := len(appendReading(p.buf[:0], &rs[i], b.ID)); n+overhead > p.max {
 			res[i] = publish.Result{Status: publish.Rejected, Reason: fmt.Sprintf("reading encodes to %d bytes, more than the %d-byte message limit", n, p.max)}
 			p.rejected.Add(1)
 			i++
@@ -162,11 +175,14 @@ func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.R
 		}
 		j := i
 		for j < len(rs) {
+			if !finite(&rs[j]) {
+				break // rejected as the first of the next message
+			}
 			n := len(buf)
 			if p.batch && j > i {
 				buf = append(buf, ',')
 			}
-			buf = appendReading(buf, &rs[j])
+			buf = appendReading(buf, &rs[j], b.ID)
 			if j > i && len(buf)+1 > p.max {
 				buf = buf[:n]
 				break
