@@ -1,0 +1,151 @@
+package calibrate
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stirling-iot/stirling/sensors"
+)
+
+func goodROIs() sensors.ROIs {
+	return sensors.ROIs{
+		HotCylinder:  sensors.ROI{X: 9, Y: 4, W: 7, H: 9},
+		ColdCylinder: sensors.ROI{X: 20, Y: 5, W: 7, H: 8},
+		Flame:        sensors.ROI{X: 11, Y: 16, W: 4, H: 3},
+	}
+}
+
+func TestSaveAndBackup(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "rois.yaml")
+	o := SaveOpts{Logger: slog.New(slog.DiscardHandler), Owner: "no-such-user-xyz:nogroup"}
+	first := goodROIs()
+	if err := Save(path, first, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".bak"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("backup after first save: %v", err)
+	}
+	second := first
+	second.Flame.X = 10
+	if err := Save(path, second, o); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadROIs(path)
+	if err != nil || got != second {
+		t.Fatalf("file: %+v, %v; want %+v", got, err, second)
+	}
+	bak, err := LoadROIs(path + ".bak")
+	if err != nil || bak != first {
+		t.Fatalf("backup: %+v, %v; want %+v", bak, err, first)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v, %v", st.Mode(), err)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 2 {
+		t.Fatalf("left-over files: %v", ents)
+	}
+}
+
+func TestSaveRefusesBadROIs(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*sensors.ROIs)
+	}{
+		{"out of frame", func(r *sensors.ROIs) { r.ColdCylinder.X = 28 }},
+		{"empty", func(r *sensors.ROIs) { r.Flame.W = 0 }},
+		{"negative", func(r *sensors.ROIs) { r.HotCylinder.Y = -1 }},
+		{"cylinders overlap", func(r *sensors.ROIs) { r.ColdCylinder.X = 14 }},
+		{"flame on cold cylinder", func(r *sensors.ROIs) { r.Flame = sensors.ROI{X: 21, Y: 6, W: 2, H: 2} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "rois.yaml")
+			if err := os.WriteFile(path, MarshalROIs(goodROIs()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := goodROIs()
+			tc.mod(&r)
+			err := Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			if !errors.Is(err, sensors.ErrROI) || !errors.Is(err, ErrSave) {
+				t.Fatalf("err = %v", err)
+			}
+			t.Log(err)
+			if got, err := LoadROIs(path); err != nil || got != goodROIs() {
+				t.Fatalf("file changed: %+v %v", got, err)
+			}
+			if _, err := os.Stat(path + ".bak"); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("backup written: %v", err)
+			}
+		})
+	}
+}
+
+func TestSaveOwnerAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	path := filepath.Join(t.TempDir(), "rois.yaml")
+	if err := Save(path, goodROIs(), SaveOpts{Owner: "nobody:nogroup", Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	uid, gid, err := lookupOwner("nobody:nogroup")
+	if err != nil {
+		t.Skipf("no nobody:nogroup here: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := fileOwner(fi); o[0] != uid || o[1] != gid {
+		t.Fatalf("owner %v, want %d:%d", o, uid, gid)
+	}
+}
+
+func TestParseROIs(t *testing.T) {
+	tests := []struct {
+		name, in string
+		ok       bool
+	}{
+		{"shipped form", string(MarshalROIs(goodROIs())), true},
+		{"unknown key", "hot_cylinder: {x: 1, y: 1, w: 2, h: 2}\ncold_cylinder: {x: 20, y: 1, w: 2, h: 2}\nflame: {x: 1, y: 10, w: 2, h: 2}\nextra: 1\n", false},
+		{"missing region", "hot_cylinder: {x: 1, y: 1, w: 2, h: 2}\n", false},
+		{"not yaml", "{", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseROIs([]byte(tc.in))
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestMergeConfig(t *testing.T) {
+	b, err := MergeConfig("com.stirling.Agent", goodROIs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]struct {
+		MERGE struct {
+			ROIs sensors.ROIs `json:"rois"`
+		}
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["com.stirling.Agent"].MERGE.ROIs != goodROIs() {
+		t.Fatalf("%s", b)
+	}
+	want := `{"com.stirling.Agent":{"MERGE":{"rois":{"hot_cylinder":{"x":9,"y":4,"w":7,"h":9},"cold_cylinder":{"x":20,"y":5,"w":7,"h":8},"flame":{"x":11,"y":16,"w":4,"h":3}}}}}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+}

@@ -1,0 +1,118 @@
+package calibrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stirling-iot/stirling/internal/status"
+	"github.com/stirling-iot/stirling/sensors"
+)
+
+// FrameSource delivers thermal frames.
+type FrameSource interface {
+	// Next fills dst with the next full frame, blocking until there is one
+	// or ctx is done.
+	Next(ctx context.Context, dst *sensors.Frame) error
+}
+
+// FrameFunc adapts a function, such as (*mlx90640.Dev).NextFrame, to a
+// FrameSource.
+type FrameFunc func(ctx context.Context, dst *sensors.Frame) error
+
+// Next calls fn.
+func (fn FrameFunc) Next(ctx context.Context, dst *sensors.Frame) error { return fn(ctx, dst) }
+
+// ErrNoAgent means the agent's status server could not be reached.
+var ErrNoAgent = errors.New("calibrate: agent not reachable")
+
+// HTTPSource reads frames from a running agent's /api/frame, so calibration
+// never competes with the agent for the I2C bus.
+type HTTPSource struct {
+	base   string
+	client *http.Client
+	poll   time.Duration
+
+	mu      sync.Mutex
+	lastSeq uint64
+	started bool
+	rois    sensors.ROIs
+}
+
+// NewHTTPSource reads from the agent at base, e.g. "http://127.0.0.1:8080".
+// A nil client means one with a 5 second timeout.
+func NewHTTPSource(base string, client *http.Client) *HTTPSource {
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	return &HTTPSource{base: strings.TrimSuffix(base, "/"), client: client, poll: 100 * time.Millisecond}
+}
+
+// URL is the frame URL.
+func (s *HTTPSource) URL() string { return s.base + "/api/frame" }
+
+// ROIs are the regions the agent reported with the last frame.
+func (s *HTTPSource) ROIs() sensors.ROIs {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rois
+}
+
+// Next returns the first frame at once, then waits for a frame with a new
+// sequence number (polling every 100 ms).
+func (s *HTTPSource) Next(ctx context.Context, dst *sensors.Frame) error {
+	for {
+		rois, err := s.fetch(ctx, dst)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		fresh := !s.started || dst.Seq != s.lastSeq
+		if fresh {
+			s.started, s.lastSeq, s.rois = true, dst.Seq, rois
+		}
+		s.mu.Unlock()
+		if fresh {
+			return nil
+		}
+		t := time.NewTimer(s.poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (s *HTTPSource) fetch(ctx context.Context, dst *sensors.Frame) (sensors.ROIs, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL(), nil)
+	if err != nil {
+		return sensors.ROIs{}, fmt.Errorf("calibrate: %w", err)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return sensors.ROIs{}, ctx.Err()
+		}
+		return sensors.ROIs{}, fmt.Errorf("%w at %s: %w", ErrNoAgent, s.base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return sensors.ROIs{}, fmt.Errorf("calibrate: read %s: %w", s.URL(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return sensors.ROIs{}, fmt.Errorf("calibrate: %s: %s: %s", s.URL(), resp.Status, strings.TrimSpace(string(body)))
+	}
+	rois, err := status.DecodeFrame(body, dst)
+	if err != nil {
+		return sensors.ROIs{}, fmt.Errorf("calibrate: %s: %w", s.URL(), err)
+	}
+	return rois, nil
+}
