@@ -216,6 +216,7 @@ func New(opts Opts, log *slog.Logger) (*Publisher, error) {
 		SetWriteTimeout(o.AckTimeout).
 		SetOrderMatters(false).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			p.setDown() // fail fast at once; the loop counts and reconnects
 			select {
 			case p.lost <- err:
 			default:
@@ -546,6 +547,10 @@ func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.R
 		}
 		if err := q.tok.Error(); err != nil {
 			p.failed.Add(1)
+			if errors.Is(err, paho.ErrNotConnected) {
+				// paho noticed the loss before our loop did.
+				err = ErrNotConnected
+			}
 			fail(fmt.Errorf("mqtt: publish batch %d seq %d: %w", b.ID, b.Readings[q.msg.lo].Seq, err))
 			return
 		}
