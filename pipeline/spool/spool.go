@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -642,21 +643,28 @@ func (s *Spool) Run(ctx context.Context) error {
 			return nil
 		case <-s.clk.After(every):
 		}
-		s.syncMu.Lock()
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			s.syncMu.Unlock()
+		if !s.tick() {
 			return nil
 		}
-		s.expireLocked(s.clk.Now())
-		err := s.syncLocked()
-		s.syncMu.Unlock()
-		if err != nil {
-			s.st.syncErrors.Add(1)
-			s.log.Warn("spool: periodic sync", "err", err)
-		}
 	}
+}
+
+// tick is one round of Run: age retention, then a sync. It reports false
+// once the spool is closed.
+func (s *Spool) tick() bool {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.expireLocked(s.clk.Now())
+	if err := s.syncLocked(); err != nil {
+		s.st.syncErrors.Add(1)
+		s.log.Warn("spool: periodic sync", "err", err)
+	}
+	return true
 }
 
 // Last returns the newest record, so a writer can continue its own
@@ -711,7 +719,13 @@ func (s *Spool) Close() error {
 	for _, c := range s.cursors {
 		errs = append(errs, c.f.Close())
 	}
+	cursors := slices.Collect(maps.Values(s.cursors))
 	s.mu.Unlock()
+	for _, c := range cursors {
+		c.rmu.Lock() // a woken Next returns ErrClosed and lets go
+		c.closeReader()
+		c.rmu.Unlock()
+	}
 	s.qmu.Lock()
 	if s.qfile != nil {
 		errs = append(errs, s.qfile.Close())
