@@ -3,6 +3,7 @@ package calibrate
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stirling-iot/stirling/sensors"
@@ -216,6 +217,27 @@ func BenchmarkSuggest(b *testing.B) {
 	for b.Loop() {
 		if _, err := Suggest(f); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestRender(t *testing.T) {
+	f := benchScene().render()
+	f.Valid[3] = false
+	var png, term strings.Builder
+	if err := WritePNG(&png, f, goodROIs()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(png.String(), "\x89PNG") {
+		t.Fatal("not a PNG")
+	}
+	if err := WriteTerminal(&term, f, goodROIs()); err != nil {
+		t.Fatal(err)
+	}
+	out := term.String()
+	for _, want := range []string{"\x1b[48;2;", "hot_cylinder: x=9 y=4 w=7 h=9", "flame          mean"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal output lacks %q", want)
 		}
 	}
 }

@@ -3,16 +3,18 @@ package status
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/stirling-iot/stirling/internal/heatmap"
 )
 
 // RampStop is one stop of the heat-map colour ramp: the colour at position
 // At (0 = coldest, 1 = hottest of the scale).
 type RampStop struct {
-	At      float64 `json:"at"`
+	At      float64
 	R, G, B uint8
 }
 
-// MarshalJSON writes {"at":0.5,"rgb":[r,g,b]}.
+// MarshalJSON writes {"at":0.5,"rgb":[r,g,b]}, the form heatmap.js reads.
 func (s RampStop) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		At  float64  `json:"at"`
@@ -20,18 +22,15 @@ func (s RampStop) MarshalJSON() ([]byte, error) {
 	}{s.At, [3]uint8{s.R, s.G, s.B}})
 }
 
-// Ramp returns the colour ramp of the heat maps on the web pages.
+// Ramp returns the colour ramp of the web pages: the stops of
+// heatmap.Ramp, so the pages, the PNGs and the terminal agree.
 func Ramp() []RampStop {
-	return []RampStop{
-		{0, 0, 0, 4},
-		{0.15, 40, 11, 84},
-		{0.35, 101, 21, 110},
-		{0.5, 159, 42, 99},
-		{0.65, 212, 72, 66},
-		{0.8, 245, 125, 21},
-		{0.92, 250, 193, 39},
-		{1, 252, 255, 164},
+	hs := heatmap.Ramp()
+	out := make([]RampStop, len(hs))
+	for i, s := range hs {
+		out[i] = RampStop{At: s.Pos, R: s.R, G: s.G, B: s.B}
 	}
+	return out
 }
 
 func handleRamp(w http.ResponseWriter, _ *http.Request) {

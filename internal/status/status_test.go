@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/heatmap"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -495,6 +496,26 @@ func BenchmarkMetrics(b *testing.B) {
 	for b.Loop() {
 		if err := WriteMetrics(io.Discard, srv.metrics(src.Snapshot())); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestRampMatchesHeatmap(t *testing.T) {
+	rec := get(t, New(newFakeSource(time.Hour), Opts{}).Handler(), "/api/ramp")
+	var stops []struct {
+		At  float64  `json:"at"`
+		RGB [3]uint8 `json:"rgb"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &stops); err != nil {
+		t.Fatal(err)
+	}
+	hs := heatmap.Ramp()
+	if len(stops) != len(hs) || len(stops) < 2 || stops[0].At != 0 || stops[len(stops)-1].At != 1 {
+		t.Fatalf("stops %v", stops)
+	}
+	for i, s := range stops {
+		if s.At != hs[i].Pos || s.RGB != [3]uint8{hs[i].R, hs[i].G, hs[i].B} {
+			t.Fatalf("stop %d: %v, want %+v", i, s, hs[i])
 		}
 	}
 }

@@ -99,7 +99,7 @@
       const sg = this.small.getContext("2d"), img = sg.createImageData(W, H);
       for (let i = 0; i < W * H; i++) {
         const v = f.to[i], o = i * 4;
-        if (v === null) { img.data[o] = 60; img.data[o + 1] = 60; img.data[o + 2] = 60; img.data[o + 3] = 255; continue; }
+        if (v === null) { img.data[o] = 128; img.data[o + 1] = 128; img.data[o + 2] = 128; img.data[o + 3] = 255; continue; }
         const k = Math.max(0, Math.min(255, Math.round((v - lo) / (hi - lo) * 255))) * 3;
         img.data[o] = this.table[k]; img.data[o + 1] = this.table[k + 1]; img.data[o + 2] = this.table[k + 2]; img.data[o + 3] = 255;
       }
