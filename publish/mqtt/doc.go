@@ -16,8 +16,8 @@
 // stale is replayed behind the spool's back (paho's resume would re-send
 // messages the spool is already retrying, and would complete their tokens
 // without a PUBACK). While disconnected Send fails at once with
-// ErrNotConnected; Ready returns a channel that is closed while connected, so
-// a caller can wait for the link instead of sleeping. Reconnect attempts run
+// ErrNotConnected; Ready (publish.Readier) returns a channel that receives a
+// value each time the link comes up, so the runner retries at once. Reconnect attempts run
 // every ReconnectInterval (default 500 ms, jittered down to half) while the
 // broker is unreachable, and back off exponentially up to 2 minutes when the
 // broker answers but refuses the CONNECT (bad certificate or policy), which

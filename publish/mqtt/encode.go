@@ -109,6 +109,10 @@ func (e *encoder) encodeBatch(dst []message, b *pipeline.Batch, res []publish.Re
 			continue
 		}
 		r := &b.Readings[i]
+		if !finiteReading(r) {
+			res[i] = publish.Result{Status: publish.Rejected, Reason: reasonNotFinite}
+			continue
+		}
 		e.elem = appendReading(e.elem[:0], r)
 		if over+len(e.elem) > e.max {
 			res[i] = publish.Result{Status: publish.Rejected, Reason: fmt.Sprintf("reading encodes to %d bytes, over the %d-byte payload limit", len(e.elem), e.max)}
@@ -187,6 +191,10 @@ func (e *encoder) encodeSample(dst []message, b *pipeline.Batch, res []publish.R
 			continue
 		}
 		r := &b.Readings[i]
+		if !finiteReading(r) {
+			res[i] = publish.Result{Status: publish.Rejected, Reason: reasonNotFinite}
+			continue
+		}
 		if reason := sampleMetricProblem(r.Metric); reason != "" {
 			res[i] = publish.Result{Status: publish.Rejected, Reason: reason}
 			continue
@@ -296,12 +304,19 @@ func appendKey(dst []byte, metric, suffix string) []byte {
 	return append(dst, `":`...)
 }
 
-// appendFloat writes v as a JSON number, or null when it is NaN or infinite
-// (JSON has no such numbers; the reading's quality says what it is worth).
+// reasonNotFinite is the rejection reason the other JSON publishers use too.
+const reasonNotFinite = "value is not a finite number"
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// finiteReading reports whether every number of r can be written as JSON
+// (which has no NaN or infinity).
+func finiteReading(r *pipeline.Reading) bool {
+	return finite(r.Value) && (r.Count <= 1 || finite(r.Min) && finite(r.Max) && finite(r.Last))
+}
+
+// appendFloat writes a finite v as a JSON number.
 func appendFloat(dst []byte, v float64) []byte {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return append(dst, "null"...)
-	}
 	return strconv.AppendFloat(dst, v, 'g', -1, 64)
 }
 

@@ -127,13 +127,15 @@ func TestEncodeSampleFields(t *testing.T) {
 	b := &pipeline.Batch{ID: 3, Readings: []pipeline.Reading{
 		{Seq: 10, Metric: "rpm", Time: t0, Value: 1512.5, Count: 1},
 		{Seq: 11, Metric: "engine_state", Time: t0, Text: "run\"ning\n", Quality: pipeline.Uncertain, Count: 1},
-		{Seq: 12, Metric: "flame_c", Time: t0, Value: math.NaN(), Quality: pipeline.Bad, Count: 1},
+		{Seq: 12, Metric: "flame_c", Time: t0, Value: 3, Quality: pipeline.Bad, Count: 1},
 		{Seq: 13, Metric: "rpm", Time: t0, Value: 1, Count: 1},                                    // same key again: new object
 		{Seq: 14, Metric: "rpm_quality", Time: t0, Value: 1, Count: 1},                            // collides with rpm's quality key
 		{Seq: 16, Metric: "hot_c", Time: t0, Value: 2, Count: 3, Min: 1, Max: 3, Last: 2},         // seq gap: new object
 		{Seq: 17, Metric: "ts", Time: t0, Value: 2, Count: 1},                                     // reserved: rejected
 		{Seq: 18, Metric: "cold_c", Time: t0.Add(time.Millisecond), Value: 3, Count: 1},           // new timestamp
 		{Seq: 19, Metric: "big", Time: t0.Add(time.Millisecond), Text: strings.Repeat("x", 3000)}, // too large alone
+		{Seq: 20, Metric: "nan", Time: t0.Add(time.Millisecond), Value: math.NaN()},               // not finite
+		{Seq: 21, Metric: "agg", Time: t0.Add(time.Millisecond), Count: 2, Max: math.Inf(1)},      // not finite
 	}}
 	e := newEncoder(Sample, "pi-01", 2048)
 	res := make([]publish.Result, len(b.Readings))
@@ -153,7 +155,7 @@ func TestEncodeSampleFields(t *testing.T) {
 	for k, want := range map[string]any{
 		"device": "pi-01", "batch": 3.0, "seq": 10.0, "seq_last": 12.0, "ts": 1700000000123.0,
 		"rpm": 1512.5, "rpm_quality": "GOOD", "engine_state": "run\"ning\n", "engine_state_quality": "UNCERTAIN",
-		"flame_c": nil, "flame_c_quality": "BAD",
+		"flame_c": 3.0, "flame_c_quality": "BAD",
 	} {
 		if v, ok := first[k]; !ok || v != want {
 			t.Errorf("first object %s = %#v, want %#v", k, v, want)
@@ -162,7 +164,7 @@ func TestEncodeSampleFields(t *testing.T) {
 	if got[3]["hot_c_count"] != 3.0 || got[3]["hot_c_min"] != 1.0 || got[3]["seq"] != 16.0 {
 		t.Errorf("aggregate object = %v", got[3])
 	}
-	for i, want := range []publish.Status{publish.Retry, publish.Retry, publish.Retry, publish.Retry, publish.Retry, publish.Retry, publish.Rejected, publish.Retry, publish.Rejected} {
+	for i, want := range []publish.Status{publish.Retry, publish.Retry, publish.Retry, publish.Retry, publish.Retry, publish.Retry, publish.Rejected, publish.Retry, publish.Rejected, publish.Rejected, publish.Rejected} {
 		if res[i].Status != want {
 			t.Errorf("reading %d (%s): %v, want %v", i, b.Readings[i].Metric, res[i].Status, want)
 		}

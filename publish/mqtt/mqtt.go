@@ -146,8 +146,9 @@ type Publisher struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	ready chan struct{} // a value after every successful connect (cap 1)
+
 	mu      sync.Mutex
-	ready   chan struct{} // closed while connected
 	lastErr string
 	lastAt  time.Time
 	upAt    time.Time
@@ -158,7 +159,10 @@ type Publisher struct {
 	inflight                                               atomic.Int64
 }
 
-var _ publish.Publisher = (*Publisher)(nil)
+var (
+	_ publish.Publisher = (*Publisher)(nil)
+	_ publish.Readier   = (*Publisher)(nil)
+)
 
 // New validates opts, loads the TLS material and starts connecting in the
 // background. It does not wait for the broker: an unreachable broker is
@@ -197,7 +201,7 @@ func New(opts Opts, log *slog.Logger) (*Publisher, error) {
 		backoff: o.MaxBackoff,
 		lost:    make(chan error, 1),
 		done:    make(chan struct{}),
-		ready:   make(chan struct{}),
+		ready:   make(chan struct{}, 1),
 	}
 	if o.MaxRate > 0 {
 		p.rate = newPacer(o.MaxRate)
@@ -372,14 +376,15 @@ func (p *Publisher) Name() string { return p.name }
 // Topic is the resolved publish topic.
 func (p *Publisher) Topic() string { return p.topic }
 
-// Ready returns a channel that is closed while the publisher is connected.
-// After a disconnect a new channel is returned; wait on it (with a timeout)
-// before retrying a Send that failed with ErrNotConnected.
-func (p *Publisher) Ready() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ready
-}
+// Ready implements publish.Readier: the returned channel (always the same)
+// receives a value each time a connection comes up (a non-blocking send
+// into a buffer of one), so a caller backing off after ErrNotConnected can
+// retry the moment the broker is back. A value may be stale; Send then
+// fails fast again.
+func (p *Publisher) Ready() <-chan struct{} { return p.ready }
+
+// Connected reports whether a connection is up now.
+func (p *Publisher) Connected() bool { return p.connected.Load() }
 
 // Stats returns a snapshot of the counters.
 func (p *Publisher) Stats() Stats {
@@ -476,19 +481,15 @@ func (p *Publisher) setUp() {
 	p.connected.Store(true)
 	p.mu.Lock()
 	p.upAt = time.Now()
-	close(p.ready)
 	p.mu.Unlock()
+	select {
+	case p.ready <- struct{}{}:
+	default:
+	}
 	p.log.Info("mqtt connected")
 }
 
-func (p *Publisher) setDown() {
-	if !p.connected.Swap(false) {
-		return
-	}
-	p.mu.Lock()
-	p.ready = make(chan struct{})
-	p.mu.Unlock()
-}
+func (p *Publisher) setDown() { p.connected.Store(false) }
 
 // Send implements publish.Publisher: it encodes b into messages of at most
 // MaxPayload bytes, publishes them at QoS 1 with up to InFlight
