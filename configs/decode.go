@@ -4,7 +4,6 @@ import (
 	"encoding"
 	"fmt"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -158,11 +157,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, skip 
 		}
 		idx := fieldIndex(v.Type(), k.Value)
 		if idx < 0 {
-			allowed := fieldNames(v.Type())
-			for s := range skip {
-				allowed = append(allowed, s)
+			var allowed []string
+			if skip != nil {
+				allowed = []string{"type", "name"} // publisher entries
 			}
-			sort.Strings(allowed)
+			allowed = append(allowed, fieldNames(v.Type())...)
 			d.fail(k.Line, key, "unknown key; want one of %s", strings.Join(allowed, ", "))
 			continue
 		}

@@ -193,11 +193,16 @@ func ParseROIs(name string, data []byte) (*sensors.ROIs, error) {
 		return nil, Errors{&Error{File: name, Msg: "empty; want hot_cylinder, cold_cylinder and flame"}}
 	}
 	d.decode(&root, reflect.ValueOf(&r).Elem(), "")
-	for _, n := range r.Named() {
-		for _, k := range []string{"x", "y", "w", "h"} {
-			key := n.Name + "." + k
-			if _, ok := d.lines[key]; !ok && len(d.errs) == 0 {
-				d.fail(d.lineOf(key), key, "missing; want x, y, w and h for every region")
+	if len(d.errs) == 0 {
+		for _, n := range r.Named() {
+			if _, ok := d.lines[n.Name]; !ok {
+				d.fail(0, n.Name, "missing; want a region {x, y, w, h}")
+				continue
+			}
+			for _, k := range []string{"x", "y", "w", "h"} {
+				if _, ok := d.lines[n.Name+"."+k]; !ok {
+					d.fail(d.lines[n.Name], n.Name+"."+k, "missing; want x, y, w and h for every region")
+				}
 			}
 		}
 	}
