@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -265,5 +266,42 @@ func TestSampleEEPROM(t *testing.T) {
 		if w != v.EEPROM[i] {
 			t.Fatalf("word %d differs from vector A", i)
 		}
+	}
+}
+
+// TestExtractRandomEEPROM feeds random and degenerate dumps: no panic, no
+// hang, and either usable parameters or an error.
+func TestExtractRandomEEPROM(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	dumps := [][]uint16{make([]uint16, EEPROMSize), make([]uint16, 10)}
+	ones := make([]uint16, EEPROMSize)
+	for i := range ones {
+		ones[i] = 0xFFFF
+	}
+	dumps = append(dumps, ones)
+	for range 300 {
+		ee := make([]uint16, EEPROMSize)
+		for i := range ee {
+			ee[i] = uint16(rng.Uint32())
+		}
+		dumps = append(dumps, ee)
+	}
+	var r RawFrame
+	for i := range r {
+		r[i] = uint16(rng.Uint32())
+	}
+	r[IdxSubpage] = 1
+	for i, ee := range dumps {
+		p, err := ExtractParameters(ee)
+		if p == nil {
+			if err == nil || Status(err) != StatusEEPROM || !errors.Is(err, ErrBadEEPROM) {
+				t.Fatalf("dump %d: nil params with error %v", i, err)
+			}
+			continue
+		}
+		var to [Pixels]float64
+		p.Compute(&r, 0.95, math.NaN(), &to)
+		p.CorrectBadPixels(&to, Chess)
+		p.CorrectBadPixels(&to, Interleaved)
 	}
 }

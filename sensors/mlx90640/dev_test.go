@@ -492,3 +492,38 @@ func (l *loopBus) Tx(addr uint16, w, r []byte) error {
 	}
 	return nil
 }
+
+// TestDevTransactionShape records the bus traffic of one NextFrame: a status
+// poll, one repeated-start read of all 832 RAM words, the status re-read and
+// the flag clear, nothing else.
+func TestDevTransactionShape(t *testing.T) {
+	a0 := vectorByName(t, "A_f0_chess18_sp0_e095_trTa8")
+	d, err := New(context.Background(), &i2ctest.Playback{Ops: newOps(a0.EEPROM, RAMSize, 0x1981, 0x1981), DontPanic: true}, testOpts(newFakeClock(), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &i2ctest.Record{Bus: &loopBus{ram: be(a0.Frame[:RAMSize]...)}}
+	d.bus = rec
+	var f sensors.Frame
+	if err := d.NextFrame(context.Background(), &f); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		w    []byte
+		rLen int
+	}{
+		{addrBytes(StatusAddr), 2},
+		{addrBytes(RAMAddr), 2 * RAMSize},
+		{addrBytes(StatusAddr), 2},
+		{[]byte{0x80, 0x00, 0x00, 0x30}, 0},
+	}
+	if len(rec.Ops) != len(want) {
+		t.Fatalf("%d transactions: %+v", len(rec.Ops), rec.Ops)
+	}
+	for i, w := range want {
+		op := rec.Ops[i]
+		if op.Addr != Addr || string(op.W) != string(w.w) || len(op.R) != w.rLen {
+			t.Fatalf("transaction %d: addr 0x%02X W %x len(R) %d, want W %x len(R) %d", i, op.Addr, op.W, len(op.R), w.w, w.rLen)
+		}
+	}
+}
