@@ -72,6 +72,8 @@ type counters struct {
 	spikes           [numMetrics]atomic.Uint64
 	deadband         atomic.Uint64
 	late             atomic.Uint64
+	timeJumps        atomic.Uint64
+	untimed          atomic.Uint64
 	windows          atomic.Uint64
 	batches          atomic.Uint64
 	batchesDropped   atomic.Uint64
@@ -91,6 +93,7 @@ type core struct {
 	window   int64
 	grace    int64
 	hb       int64
+	jumpBack int64 // a sample this far before the open window is a clock step
 	maxBytes int
 	m        [numMetrics]metricState
 	winStart int64 // start of W0; 0 when no window is open
@@ -115,6 +118,7 @@ func newCore(o Opts, c *counters, now func() time.Time, emit func(*Batch)) *core
 	k := &core{
 		o: o, window: int64(o.Window), grace: int64(o.WindowGrace), hb: int64(o.Heartbeat),
 		maxBytes: o.Batch.MaxBytes, c: c, now: now, emit: emit,
+		jumpBack: max(10*int64(o.Window), int64(10*time.Second)),
 	}
 	for i := range k.m {
 		d := &metricDefs[i]
@@ -166,6 +170,14 @@ func (k *core) aggregate(s sample) {
 		if !k.closeW0() {
 			k.winStart = ws // nothing open: jump
 		}
+	}
+	if k.winStart != 0 && s.t < k.winStart-k.jumpBack {
+		// The sensor clock stepped back (NTP on a Pi without an RTC):
+		// start over rather than send every sample alone until it
+		// catches up.
+		k.c.timeJumps.Add(1)
+		k.closeAll()
+		k.winStart = ws
 	}
 	if ws < k.winStart {
 		// The window closed already: send the sample on its own, with

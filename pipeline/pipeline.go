@@ -88,7 +88,12 @@ func (p *Pipeline) ROIs() sensors.ROIs { return *p.rois.Load() }
 // while the queue is full, until ctx is done.
 func (p *Pipeline) HandleFrame(ctx context.Context, f *sensors.Frame) error {
 	r := p.rois.Load()
-	fs := frameStats{t: f.Time.UnixNano()}
+	ts := f.Time
+	if ts.IsZero() {
+		p.c.untimed.Add(1)
+		ts = p.clk.Now()
+	}
+	fs := frameStats{t: ts.UnixNano()}
 	for i, n := range r.Named() {
 		fs.roi[i] = RegionStats(f, n.ROI, p.o.ROI)
 	}
@@ -165,7 +170,7 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- *Batch) error {
 		case fs := <-p.frames:
 			p.k.frame(&fs)
 		case s := <-p.speeds:
-			p.k.speed(&s)
+			p.speed(&s)
 		case sendC <- head:
 			pending[0] = nil
 			pending = pending[1:]
@@ -177,6 +182,14 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- *Batch) error {
 	}
 }
 
+func (p *Pipeline) speed(s *sensors.Speed) {
+	if s.Time.IsZero() {
+		p.c.untimed.Add(1)
+		s.Time = p.clk.Now()
+	}
+	p.k.speed(s)
+}
+
 func (p *Pipeline) shutdown(out chan<- *Batch, pending []*Batch) error {
 	p.k.emit = func(b *Batch) { pending = append(pending, b) }
 	for drained := false; !drained; {
@@ -184,7 +197,7 @@ func (p *Pipeline) shutdown(out chan<- *Batch, pending []*Batch) error {
 		case fs := <-p.frames:
 			p.k.frame(&fs)
 		case s := <-p.speeds:
-			p.k.speed(&s)
+			p.speed(&s)
 		default:
 			drained = true
 		}
@@ -234,6 +247,12 @@ type Stats struct {
 	DeadbandSuppressed uint64
 	// Late counts samples for a window already closed (sent on their own).
 	Late uint64
+	// TimeJumps counts sensor-clock steps backwards by more than ten
+	// windows (or 10 s): the open windows are closed and started afresh.
+	TimeJumps uint64
+	// Untimed counts frames and speeds without a timestamp; they were
+	// stamped with the pipeline's clock.
+	Untimed uint64
 	// ROIBad counts frames whose region statistics were BAD, per region.
 	ROIBad  map[string]uint64
 	Windows uint64 // windows closed
@@ -259,7 +278,7 @@ func (p *Pipeline) Stats() Stats {
 		Frames: c.frames.Load(), Speeds: c.speeds.Load(), FramesQueueFull: c.framesQueueFull.Load(),
 		ReadingsIn: c.in.Load(), ReadingsOut: c.out.Load(),
 		OutOfRange: map[string]uint64{}, NaN: c.nan.Load(), Spikes: map[string]uint64{},
-		DeadbandSuppressed: c.deadband.Load(), Late: c.late.Load(), ROIBad: map[string]uint64{},
+		DeadbandSuppressed: c.deadband.Load(), Late: c.late.Load(), TimeJumps: c.timeJumps.Load(), Untimed: c.untimed.Load(), ROIBad: map[string]uint64{},
 		Windows: c.windows.Load(), Batches: c.batches.Load(),
 		BatchesDropped: c.batchesDropped.Load(), ReadingsDropped: c.readingsDropped.Load(),
 		PendingBatches: int(c.pendingBatches.Load()),

@@ -644,3 +644,22 @@ func TestBatchRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestClockStepBack(t *testing.T) {
+	k, out := testCore(t, nil)
+	k.add(sample{mRPM, at(time.Hour), 100, Good})
+	k.add(sample{mRPM, at(time.Hour + 100*time.Millisecond), 100, Good})
+	// NTP steps the clock back an hour: aggregate again instead of
+	// sending every sample alone.
+	for i := range 5 {
+		k.add(sample{mRPM, at(time.Duration(i) * 100 * time.Millisecond), 200, Good})
+	}
+	k.closeAll()
+	rs := readings(k, out, MetricRPM)
+	if len(rs) != 2 || rs[0].Count != 2 || rs[1].Count != 5 || !rs[1].Time.Equal(t0) {
+		t.Fatalf("got %+v", rs)
+	}
+	if k.c.timeJumps.Load() != 1 || k.c.late.Load() != 0 {
+		t.Errorf("jumps %d late %d, want 1, 0", k.c.timeJumps.Load(), k.c.late.Load())
+	}
+}

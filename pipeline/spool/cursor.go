@@ -91,8 +91,12 @@ func (s *Spool) Cursor(name string) (*Cursor, error) {
 		return nil, fmt.Errorf("spool: cursor %s: %w", name, err)
 	}
 	acked, gen, ok := parseCursor(b)
-	if !ok && len(b) > 0 {
-		s.log.Warn("spool: cursor file unreadable; starting at the oldest record", "cursor", name)
+	if !ok {
+		// A new cursor (or an unreadable file) starts at the oldest record.
+		if len(b) > 0 {
+			s.log.Warn("spool: cursor file unreadable; starting at the oldest record", "cursor", name)
+		}
+		acked = s.segs[0].base - 1
 	}
 	acked = min(acked, s.next-1)
 	c := &Cursor{s: s, name: name, f: f, acked: acked, persisted: acked, gen: gen, delivered: acked, pos: acked + 1}
