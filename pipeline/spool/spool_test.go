@@ -70,6 +70,12 @@ func TestAppendNextInOrderAcrossRestart(t *testing.T) {
 	if last, p, err := s.Last(); err != nil || last != 101 || string(p) != "x" {
 		t.Fatalf("Last = %d %q %v", last, p, err)
 	}
+	// A publisher added later starts at the oldest stored record, and that
+	// is not a drop.
+	late, _ := s.Cursor("late")
+	if r := readAll(t, late, 101); r[0].Seq != 101 || late.Stats().Dropped != 0 {
+		t.Fatalf("new cursor started at %d, dropped %d", r[0].Seq, late.Stats().Dropped)
+	}
 }
 
 func TestNextWaitsForSync(t *testing.T) {
