@@ -291,10 +291,11 @@ func (k *core) report(id metricID, ms *metricState, a *accum, t int64, windowed 
 }
 
 // estimate is the JSON size estimate of one reading: the fixed fields
-// (seq, time, value, quality, min/max/last/count and punctuation) plus the
+// (seq, time, value, quality, batch, min/max/last/count with 17-digit
+// floats, keys and punctuation: about 250 bytes at worst) plus the
 // strings.
 func estimate(r *Reading) int {
-	return 200 + len(r.Metric) + len(r.Unit) + len(r.Text)
+	return 256 + len(r.Metric) + len(r.Unit) + len(r.Text)
 }
 
 // put appends r to the open batch, flushing first when it would overflow.

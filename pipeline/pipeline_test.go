@@ -263,7 +263,7 @@ func TestBatchLimits(t *testing.T) {
 		bySize bool
 	}{
 		{"count", func(o *Opts) { o.Batch.MaxReadings = 4 }, 10, []int{4, 4, 2}, false},
-		{"bytes", func(o *Opts) { o.Batch.MaxBytes = 1024 }, 10, []int{4, 4, 2}, true},
+		{"bytes", func(o *Opts) { o.Batch.MaxBytes = 1024 }, 10, []int{3, 3, 3, 1}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
