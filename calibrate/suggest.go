@@ -28,7 +28,7 @@ const (
 //     filled connected region above halfway between the median and the
 //     hottest pixel within 8 pixels of the flame, outside the flame);
 //   - cold cylinder: the cool engine region (the same, among what is left,
-//     with a lower threshold).
+//     with the threshold halfway to the 95th percentile of what is left).
 //
 // The median of the image is taken as the ambient background, so the
 // engine should cover less than half of the image. The result always passes
@@ -105,7 +105,7 @@ func Suggest(f *sensors.Frame) (sensors.ROIs, error) {
 		return sensors.ROIs{}, fmt.Errorf("%w: nothing above ambient besides the flame and the hot cylinder (median %.1f °C): is the cold cylinder in view?",
 			ErrNoSuggestion, bg)
 	}
-	tc := bg + 0.4*(p95-bg)
+	tc := bg + 0.5*(p95-bg)
 	cold, ok := best(f, func(i int) bool { return free2(i) && f.To[i] >= tc }, func(c component) bool {
 		return !c.box.Overlaps(hot.box) && !c.box.Overlaps(flame)
 	})
