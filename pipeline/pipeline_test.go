@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/clock"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -661,5 +662,36 @@ func TestClockStepBack(t *testing.T) {
 	}
 	if k.c.timeJumps.Load() != 1 || k.c.late.Load() != 0 {
 		t.Errorf("jumps %d late %d, want 1, 0", k.c.timeJumps.Load(), k.c.late.Load())
+	}
+}
+
+func TestRunScaledClock(t *testing.T) {
+	clk := clock.NewScaled(t0, 200)
+	o := DefaultOpts()
+	o.Clock = clk
+	p, err := New(o, testROIs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := make(chan *Batch, 4)
+	go func() { _ = p.Run(ctx, out) }()
+	start := time.Now()
+	if err := p.HandleSpeed(ctx, sensors.Speed{Time: clk.Now(), RPM: 900}); err != nil {
+		t.Fatal(err)
+	}
+	// Window end + grace + batch latency is at most 3.25 virtual seconds:
+	// about 16 ms of wall time at 200x.
+	select {
+	case b := <-out:
+		if b.Readings[0].Value != 900 {
+			t.Fatalf("batch %+v", b.Readings)
+		}
+		if el := time.Since(start); el > time.Second {
+			t.Errorf("took %v of wall time", el)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no batch in accelerated time; stats %+v", p.Stats())
 	}
 }
