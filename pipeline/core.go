@@ -290,6 +290,9 @@ func (k *core) report(id metricID, ms *metricState, a *accum, t int64, windowed 
 	k.put(&r)
 }
 
+// batchOverhead is the estimated JSON size of a batch without readings.
+const batchOverhead = 64
+
 // estimate is the JSON size estimate of one reading: the fixed fields
 // (seq, time, value, quality, batch, min/max/last/count with 17-digit
 // floats, keys and punctuation: about 250 bytes at worst) plus the
@@ -305,8 +308,10 @@ func (k *core) put(r *Reading) {
 		k.flush()
 	}
 	if k.cur == nil {
-		k.cur = &Batch{Readings: make([]Reading, 0, k.o.Batch.MaxReadings)}
-		k.curBytes = 64
+		// No more readings fit than the size limit allows.
+		n := min(k.o.Batch.MaxReadings, (k.maxBytes-batchOverhead)/estimate(&Reading{})+1)
+		k.cur = &Batch{Readings: make([]Reading, 0, n)}
+		k.curBytes = batchOverhead
 		k.curSince = k.now()
 	}
 	k.cur.Readings = append(k.cur.Readings, *r)
