@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stirling-iot/stirling/internal/mosquittotest"
+)
+
+const lagKey = `stirling_publisher_lag_records{publisher="mqtt"}`
+
+// stream parses a subscriber's messages incrementally.
+type stream struct {
+	sub    *mosquittotest.Sub
+	layout string
+	device string
+	n      int
+	recs   []rec
+	minTS  int64
+	maxTS  int64
+}
+
+func newStream(sub *mosquittotest.Sub, layout, device string) *stream {
+	return &stream{sub: sub, layout: layout, device: device}
+}
+
+func (s *stream) update(t *testing.T) {
+	t.Helper()
+	msgs := s.sub.Messages()
+	if len(msgs) == s.n {
+		return
+	}
+	rs := parseMessages(t, s.layout, s.device, msgs[s.n:])
+	for i := range rs {
+		rs[i].msg += s.n
+		if len(s.recs) == 0 && i == 0 || rs[i].ts < s.minTS {
+			s.minTS = rs[i].ts
+		}
+		s.maxTS = max(s.maxTS, rs[i].ts)
+	}
+	s.recs = append(s.recs, rs...)
+	s.n = len(msgs)
+}
+
+// simSpan is the sensor time covered by the readings received so far.
+func (s *stream) simSpan() time.Duration {
+	if len(s.recs) == 0 {
+		return 0
+	}
+	return time.Duration(s.maxTS-s.minTS) * time.Millisecond
+}
+
+func (s *stream) waitUntil(t *testing.T, a *agent, timeout time.Duration, what string, cond func(*stream) bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s.update(t)
+		if cond(s) {
+			return
+		}
+		if !a.running() {
+			t.Fatalf("agent exited while waiting for %s: %v", what, a.waitErr)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after %v: %d messages, %v of sensor time", what, timeout, s.n, s.simSpan())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// realFor converts a simulated duration to wall time at speed-up s.
+func realFor(d time.Duration, s float64) time.Duration { return time.Duration(float64(d) / s) }
+
+// TestEndToEnd runs the agent on the simulated engine with the sample
+// layout for five simulated minutes and checks that every reading arrives,
+// in order, without gaps or duplicates.
+func TestEndToEnd(t *testing.T) {
+	requireAgent(t)
+	const speed = 30.0
+	b := mosquittotest.Start(t, nil)
+	thing := "e2e-01"
+	topic := "dt/stirling/" + thing + "/telemetry"
+	sub := b.Subscribe(t, topic)
+	dir := t.TempDir()
+	httpAddr := freeAddr(t)
+	cfg := writeConfig(t, dir, agentConfig{Thing: thing, Speedup: speed, Layout: "sample", Endpoint: b.Addr, Topic: topic,
+		Broker: b, HTTP: httpAddr, SpoolDir: filepath.Join(dir, "spool")})
+	a := startAgent(t, cfg, httpAddr)
+	st := newStream(sub, "sample", thing)
+	st.waitUntil(t, a, realFor(5*time.Minute, speed)+30*time.Second, "five simulated minutes", func(s *stream) bool {
+		return s.simSpan() >= 5*time.Minute
+	})
+	m, err := a.waitMetrics(30*time.Second, func(m map[string]float64) bool { v, ok := m[lagKey]; return ok && v == 0 })
+	if err != nil {
+		t.Fatalf("backlog not drained: %v (lag %v)", err, m[lagKey])
+	}
+	if err := a.stop(); err != nil {
+		t.Errorf("agent exit after SIGTERM: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	st.update(t)
+	f := analyze(st.recs, st.n)
+	f.Test, f.Speedup, f.DropCounters = t.Name(), speed, dropCounters(m)
+	report(t, f)
+	metrics := map[string]int{}
+	for _, r := range st.recs {
+		metrics[r.metric]++
+	}
+	names := make([]string, 0, len(metrics))
+	for k := range metrics {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	t.Logf("metrics received: %v", names)
+	if f.Readings == 0 || f.Lost != 0 || f.DupReadings != 0 || f.ArrivalInversions != 0 || f.TSInversions != 0 || len(f.DropCounters) != 0 {
+		t.Errorf("want every reading once, in order, no drops: %s", f)
+	}
+	if metrics["rpm"] == 0 {
+		t.Errorf("no rpm readings among %v", names)
+	}
+}
+
+// TestOutage runs the agent for one simulated hour and takes the broker
+// away for ten simulated minutes; in the second case the agent is also
+// SIGKILLed and restarted in the middle of the outage.
+func TestOutage(t *testing.T) {
+	requireAgent(t)
+	for _, tc := range []struct {
+		name string
+		kill bool
+	}{
+		{"broker_away_10min", false},
+		{"agent_sigkill_during_outage", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runOutage(t, tc.kill) })
+	}
+}
+
+func runOutage(t *testing.T, kill bool) {
+	speed := speedup(t)
+	b := mosquittotest.Start(t, nil)
+	px := mosquittotest.NewProxy(t, b.Addr)
+	thing := "e2e-outage"
+	topic := "dt/stirling/" + thing + "/telemetry"
+	sub := b.Subscribe(t, topic)
+	dir := t.TempDir()
+	httpAddr := freeAddr(t)
+	cfg := writeConfig(t, dir, agentConfig{Thing: thing, Speedup: speed, Layout: "batch", Endpoint: px.Addr, Topic: topic,
+		Broker: b, HTTP: httpAddr, SpoolDir: filepath.Join(dir, "spool")})
+	a := startAgent(t, cfg, httpAddr)
+	start := a.started
+	st := newStream(sub, "batch", thing)
+
+	// Twenty simulated minutes of normal operation.
+	st.waitUntil(t, a, realFor(20*time.Minute, speed)+30*time.Second, "twenty simulated minutes", func(s *stream) bool {
+		return s.simSpan() >= 20*time.Minute
+	})
+	before := len(st.recs)
+	px.Down()
+	downAt := time.Now()
+	outage := realFor(10*time.Minute, speed)
+
+	var restartToSpool time.Duration
+	if kill {
+		time.Sleep(outage / 2)
+		a.kill()
+		restartAt := time.Now()
+		a = startAgent(t, cfg, httpAddr)
+		// No broker is reachable: the new process must still collect
+		// and spool from its first second.
+		if _, err := a.waitMetrics(5*time.Second, func(m map[string]float64) bool {
+			return m["stirling_last_spooled_timestamp_seconds"] > 0
+		}); err != nil {
+			t.Fatalf("restarted agent spooled nothing without a broker: %v", err)
+		}
+		restartToSpool = time.Since(restartAt)
+		if restartToSpool > time.Second {
+			t.Errorf("restarted agent spooled its first batch %v after start, want within 1 s", restartToSpool)
+		}
+	}
+	time.Sleep(time.Until(downAt.Add(outage)))
+	st.update(t)
+	if during := len(st.recs) - before; during > 0 {
+		// Messages already on their way when the proxy went down may
+		// still land; nothing may arrive later.
+		t.Logf("%d readings arrived right after the proxy went down", during)
+	}
+	arrivedBeforeUp := st.n
+
+	upAt := px.Up()
+	// Drain: from the broker accepting again until the publisher's lag is 0.
+	m, err := a.waitMetrics(60*time.Second, func(m map[string]float64) bool { v, ok := m[lagKey]; return ok && v == 0 })
+	if err != nil {
+		t.Fatalf("backlog not drained: %v (lag %v)", err, m[lagKey])
+	}
+	drain := time.Since(upAt)
+
+	// Run out the simulated hour, then let the spool empty and stop.
+	time.Sleep(time.Until(start.Add(realFor(time.Hour, speed))))
+	m, err = a.waitMetrics(60*time.Second, func(m map[string]float64) bool { v, ok := m[lagKey]; return ok && v == 0 })
+	if err != nil {
+		t.Fatalf("backlog not drained at the end: %v (lag %v)", err, m[lagKey])
+	}
+	if err := a.stop(); err != nil {
+		t.Errorf("agent exit after SIGTERM: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	st.update(t)
+
+	msgs := sub.Messages()
+	var firstAfter time.Duration = -1
+	for _, msg := range msgs[arrivedBeforeUp:] {
+		if msg.At.After(upAt) {
+			firstAfter = msg.At.Sub(upAt)
+			break
+		}
+	}
+	f := analyze(st.recs, st.n)
+	f.Test, f.Speedup, f.OutageReal, f.FirstAfterUp, f.DrainTime, f.RestartToSpool = t.Name(), speed, upAt.Sub(downAt), firstAfter, drain, restartToSpool
+	f.DropCounters = dropCounters(m)
+	report(t, f)
+
+	if f.Lost != 0 {
+		t.Errorf("%d readings lost", f.Lost)
+	}
+	if f.ArrivalInversions != 0 || f.TSInversions != 0 {
+		t.Errorf("order broken: %d arrival inversions, %d per-metric time inversions", f.ArrivalInversions, f.TSInversions)
+	}
+	if f.DupMessages > 100 {
+		t.Errorf("%d duplicate messages, more than the in-flight window (100)", f.DupMessages)
+	}
+	if len(f.DropCounters) != 0 {
+		t.Errorf("drop counters not zero: %v", f.DropCounters)
+	}
+	if firstAfter < 0 || firstAfter > time.Second {
+		t.Errorf("first message %v after the broker accepted connections again, want within 1 s", firstAfter)
+	}
+	if len(st.recs) <= before {
+		t.Error("nothing arrived after the outage")
+	}
+}
