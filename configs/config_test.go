@@ -179,14 +179,22 @@ func TestFromMap(t *testing.T) {
 		"sensors":    map[string]any{"bus": "sim"},
 		"rois_file":  filepath.Join(t.TempDir(), "rois.yaml"),
 		"publishers": []any{map[string]any{"type": "greengrass", "layout": "sample"}},
-		"pipeline":   map[string]any{"window": "2s"},
+		"pipeline":   map[string]any{"window": "2s", "batch": map[string]any{"max_readings": 250.0, "max_bytes": 40000.0}},
+		"spool":      map[string]any{"max_bytes": 16777217.0},
+		"sensors_":   nil,
 	}
+	delete(m, "sensors_")
 	c, err := FromMap(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Pipeline.Window != 2*time.Second || c.Publishers[0].Greengrass.Layout != LayoutSample {
+	if c.Pipeline.Window != 2*time.Second || c.Publishers[0].Greengrass.Layout != LayoutSample ||
+		c.Pipeline.Batch.MaxReadings != 250 || c.Pipeline.Batch.MaxBytes != 40000 || c.Spool.MaxBytes != 16777217 {
 		t.Errorf("got %+v", c)
+	}
+	m["pipeline"] = map[string]any{"batch": map[string]any{"max_readings": 2.5}}
+	if _, err := FromMap(m); err == nil || !strings.Contains(err.Error(), `pipeline.batch.max_readings: "2.5" is not an integer`) {
+		t.Fatalf("fractional integer accepted: %v", err)
 	}
 	m["pipeline"] = map[string]any{"window": "2s", "windw": 1}
 	_, err = FromMap(m)
@@ -279,5 +287,17 @@ func TestSize(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSpoolOpts(t *testing.T) {
+	c := Default()
+	o := c.Spool.Opts()
+	if o.MaxBytes != int64(c.Spool.MaxBytes) || o.SegmentBytes != 4<<20 || o.SyncInterval != time.Second || o.MaxAge != 7*24*time.Hour {
+		t.Errorf("opts %+v", o)
+	}
+	c.Spool.SyncInterval = 0
+	if o := c.Spool.Opts(); o.SyncInterval >= 0 {
+		t.Errorf("sync_interval 0 gave %v, want the spool's every-append setting (negative)", o.SyncInterval)
 	}
 }

@@ -3,6 +3,7 @@ package configs
 import (
 	"encoding"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -226,19 +227,19 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		var i int64
-		if err := n.Decode(&i); err != nil || n.Tag != "!!int" || v.OverflowInt(i) {
+		i, ok := integer(n)
+		if !ok || v.OverflowInt(i) {
 			d.fail(n.Line, path, "%s is not %s", show(n), want(v.Type()))
 			return
 		}
 		v.SetInt(i)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		var i uint64
-		if err := n.Decode(&i); err != nil || n.Tag != "!!int" || v.OverflowUint(i) {
+		i, ok := integer(n)
+		if !ok || i < 0 || v.OverflowUint(uint64(i)) {
 			d.fail(n.Line, path, "%s is not %s", show(n), want(v.Type()))
 			return
 		}
-		v.SetUint(i)
+		v.SetUint(uint64(i))
 	case reflect.Float32, reflect.Float64:
 		var f float64
 		if err := n.Decode(&f); err != nil || (n.Tag != "!!int" && n.Tag != "!!float") {
@@ -255,6 +256,27 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.fail(n.Line, path, "unsupported type %s", v.Type())
 	}
+}
+
+// integer decodes an integer scalar. A float with no fractional part
+// (1e+06, 4.0) is accepted too: JSON configuration from Greengrass carries
+// every number as a double.
+func integer(n *yaml.Node) (int64, bool) {
+	switch n.Tag {
+	case "!!int":
+		var i int64
+		if err := n.Decode(&i); err != nil {
+			return 0, false
+		}
+		return i, true
+	case "!!float":
+		var f float64
+		if err := n.Decode(&f); err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return 0, false
+		}
+		return int64(f), true
+	}
+	return 0, false
 }
 
 func want(t reflect.Type) string {

@@ -113,10 +113,15 @@ func (s Size) String() string {
 	return strconv.FormatInt(int64(s), 10)
 }
 
-// UnmarshalYAML accepts an integer or a string with a unit.
+// UnmarshalYAML accepts an integer (also written as a whole float, as
+// JSON numbers arrive) or a string with a unit.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("want a size like 4096, 64KiB or 16MiB")
+	}
+	if i, ok := integer(n); ok && n.Tag == "!!float" && i >= 0 {
+		*s = Size(i)
+		return nil
 	}
 	v, err := ParseSize(n.Value)
 	if err != nil {

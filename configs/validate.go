@@ -159,8 +159,9 @@ func (c *Config) validate(ck *checker) {
 	ck.size("spool.max_bytes", sp.MaxBytes, 1*MiB, 1<<40)
 	ck.dur("spool.max_age", sp.MaxAge, time.Minute, 365*24*time.Hour)
 	ck.size("spool.segment_bytes", sp.SegmentBytes, 64*KiB, 256*MiB)
-	if sp.SegmentBytes > sp.MaxBytes/2 && sp.MaxBytes >= MiB {
-		ck.bad("spool.segment_bytes", "%s is more than half of max_bytes (%s); want at most %s", sp.SegmentBytes, sp.MaxBytes, sp.MaxBytes/2)
+	if sp.SegmentBytes > sp.MaxBytes/4 && sp.MaxBytes >= MiB {
+		ck.bad("spool.segment_bytes", "%s is more than a quarter of max_bytes (%s); want at most %s (dropping the oldest segment frees at most a quarter of the spool)",
+			sp.SegmentBytes, sp.MaxBytes, sp.MaxBytes/4)
 	}
 	ck.dur("spool.sync_interval", sp.SyncInterval, 0, time.Minute)
 
