@@ -213,6 +213,8 @@ func (s *Server) loop(ctx context.Context) {
 	fr := time.NewTicker(s.opts.FrameInterval)
 	defer fr.Stop()
 	s.tick()
+	var sent uint64 // seq of the last frame broadcast
+	sentAny := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -222,7 +224,8 @@ func (s *Server) loop(ctx context.Context) {
 		case <-sec.C:
 			s.tick()
 		case <-fr.C:
-			if doc, changed := s.latestFrame(); changed {
+			if doc, seq := s.latestFrame(); doc != nil && (!sentAny || seq != sent) {
+				sent, sentAny = seq, true
 				s.broadcast(event{"frame", doc})
 			}
 		}
@@ -269,20 +272,20 @@ func (s *Server) historyCopy() []rpmPoint {
 	return append(out, s.history[:s.histNext]...)
 }
 
-// latestFrame returns the latest frame's JSON and whether its seq changed
-// since the last call that returned it.
-func (s *Server) latestFrame() (doc []byte, changed bool) {
+// latestFrame returns the latest frame's JSON (nil when there is none yet)
+// and its sequence number. The JSON is encoded once per new frame.
+func (s *Server) latestFrame() (doc []byte, seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.src.Frame(&s.frame) {
-		return s.frameDoc, false
+		return s.frameDoc, s.frameSeq
 	}
 	if s.frameOK && s.frame.Seq == s.frameSeq && s.frameDoc != nil {
-		return s.frameDoc, false
+		return s.frameDoc, s.frameSeq
 	}
 	s.frameOK, s.frameSeq = true, s.frame.Seq
 	s.frameDoc = AppendFrameJSON(make([]byte, 0, 8192), &s.frame, s.src.ROIs())
-	return s.frameDoc, true
+	return s.frameDoc, s.frameSeq
 }
 
 func (s *Server) broadcast(ev event) {

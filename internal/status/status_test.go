@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -407,6 +408,9 @@ func readEvent(t *testing.T, r *bufio.Reader) (name, data string) {
 }
 
 func TestRunEventsAndShutdown(t *testing.T) {
+	before := runtime.NumGoroutine()
+	tr := &http.Transport{}
+	client := &http.Client{Transport: tr}
 	src := newFakeSource(100 * time.Millisecond)
 	srv := newTestServer(t, src, nil)
 	if err := srv.Listen(); err != nil {
@@ -417,7 +421,7 @@ func TestRunEventsAndShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 
-	resp, err := http.Get("http://" + srv.Addr() + "/events")
+	resp, err := client.Get("http://" + srv.Addr() + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +448,7 @@ func TestRunEventsAndShutdown(t *testing.T) {
 		t.Fatalf("events %v, distinct frames %d", counts, len(seqs))
 	}
 	// A second client that disconnects must be unregistered.
-	resp2, err := http.Get("http://" + srv.Addr() + "/events")
+	resp2, err := client.Get("http://" + srv.Addr() + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,6 +471,9 @@ func TestRunEventsAndShutdown(t *testing.T) {
 	if n := srv.sseClients.Load(); n != 0 {
 		t.Fatalf("%d stream handlers still running after shutdown", n)
 	}
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
 }
 
 func waitFor(t *testing.T, cond func() bool) {
