@@ -226,7 +226,8 @@ func (p *Pipeline) shutdown(out chan<- *Batch, pending []*Batch) error {
 }
 
 // Stats are the pipeline's counters, for the status page and Prometheus.
-// Counters only grow.
+// Counters only grow; PendingBatches, EngineState, LastWindow and Latest
+// are current values.
 type Stats struct {
 	Frames uint64 // frames processed by Run
 	Speeds uint64 // tachometer readings processed
