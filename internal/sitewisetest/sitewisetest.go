@@ -1,0 +1,341 @@
+// Package sitewisetest runs a local AWS IoT SiteWise data-plane endpoint for
+// tests: an HTTP server that speaks BatchPutAssetPropertyValue's REST-JSON
+// wire format (reference greengrass.md §4.1-4.2) and checks each request as
+// the service would: POST /properties, JSON content, a SigV4 Authorization
+// header, 1-10 entries with unique entry ids matching ^[a-zA-Z0-9_-]+$,
+// 1-10 values per entry with exactly one value field, the timestamp window
+// [now-7d, now+10min] and at most 10 entries per second per property. It
+// answers with per-entry errorEntries, and faults can be injected per
+// request (HTTP status and error code) and per value (entry error code).
+package sitewisetest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode"
+)
+
+// Service rules the server enforces.
+const (
+	MaxEntries = 10
+	MaxValues  = 10
+	Rate       = 10 // entries per second per property
+	MaxAge     = 7 * 24 * time.Hour
+	MaxFuture  = 10 * time.Minute
+)
+
+var entryIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// Variant is a value; exactly one field must be set.
+type Variant struct {
+	DoubleValue  *float64 `json:"doubleValue,omitempty"`
+	IntegerValue *int32   `json:"integerValue,omitempty"`
+	BooleanValue *bool    `json:"booleanValue,omitempty"`
+	StringValue  *string  `json:"stringValue,omitempty"`
+}
+
+// Timestamp is a value's time.
+type Timestamp struct {
+	TimeInSeconds *int64 `json:"timeInSeconds"`
+	OffsetInNanos *int32 `json:"offsetInNanos,omitempty"`
+}
+
+// Time converts t.
+func (t Timestamp) Time() time.Time {
+	var s int64
+	var ns int32
+	if t.TimeInSeconds != nil {
+		s = *t.TimeInSeconds
+	}
+	if t.OffsetInNanos != nil {
+		ns = *t.OffsetInNanos
+	}
+	return time.Unix(s, int64(ns))
+}
+
+// TQV is one timestamp-quality-value.
+type TQV struct {
+	Value     *Variant   `json:"value"`
+	Timestamp *Timestamp `json:"timestamp"`
+	Quality   *string    `json:"quality,omitempty"`
+}
+
+// Entry is one PutAssetPropertyValueEntry.
+type Entry struct {
+	EntryID        string  `json:"entryId"`
+	PropertyAlias  *string `json:"propertyAlias,omitempty"`
+	AssetID        *string `json:"assetId,omitempty"`
+	PropertyID     *string `json:"propertyId,omitempty"`
+	PropertyValues []TQV   `json:"propertyValues"`
+}
+
+// Request is one received request.
+type Request struct {
+	Header  http.Header
+	Entries []Entry
+}
+
+// Fault is a whole-request failure: HTTP status, error code (sent as
+// X-Amzn-ErrorType) and message.
+type Fault struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// Stored is one accepted value.
+type Stored struct {
+	Alias   string
+	Time    time.Time
+	Quality string
+	Value   Variant
+}
+
+// Server is the fake endpoint. Set the hooks before the first request.
+type Server struct {
+	*httptest.Server
+
+	// Now is the server's clock (window and rate checks); default time.Now.
+	Now func() time.Time
+	// Fault, if set, may fail request n (from 1) as a whole.
+	Fault func(n int, r *Request) *Fault
+	// ValueError, if set, returns an entry error code for one value
+	// (e.g. "InvalidRequestException"), or "" to accept it.
+	ValueError func(alias string, v TQV) string
+	// SecurityToken, if set, must arrive as X-Amz-Security-Token.
+	SecurityToken string
+
+	mu         sync.Mutex
+	n          int
+	requests   []Request
+	stored     []Stored
+	violations []string
+	sent       map[string][]time.Time // alias -> accepted entry times (server clock)
+}
+
+// New starts a server and closes it when the test ends.
+func New(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{Now: time.Now, sent: map[string][]time.Time{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Requests returns the requests received (well-formed or not).
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// Stored returns the accepted values in arrival order.
+func (s *Server) Stored() []Stored {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.stored)
+}
+
+// Violations returns every rule a client broke.
+func (s *Server) Violations() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.violations)
+}
+
+func (s *Server) violate(format string, args ...any) {
+	s.violations = append(s.violations, fmt.Sprintf(format, args...))
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", code)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+type entryError struct {
+	ErrorCode    string      `json:"errorCode"`
+	ErrorMessage string      `json:"errorMessage"`
+	Timestamps   []Timestamp `json:"timestamps"`
+}
+
+type errorEntry struct {
+	EntryID string        `json:"entryId"`
+	Errors  []*entryError `json:"errors"`
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	if r.Method != http.MethodPost || r.URL.Path != "/properties" {
+		s.violate("request %d: %s %s, want POST /properties", s.n, r.Method, r.URL.Path)
+		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "no such operation")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		s.violate("request %d: content type %q", s.n, ct)
+	}
+	auth := r.Header.Get("Authorization")
+	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential=") || !strings.Contains(auth, "/iotsitewise/aws4_request") ||
+		!strings.Contains(auth, "SignedHeaders=") || !strings.Contains(auth, "Signature=") || r.Header.Get("X-Amz-Date") == "" {
+		s.violate("request %d: no SigV4 signature for iotsitewise: %q", s.n, auth)
+		writeError(w, http.StatusForbidden, "UnrecognizedClientException", "missing or invalid signature")
+		return
+	}
+	if s.SecurityToken != "" && r.Header.Get("X-Amz-Security-Token") != s.SecurityToken {
+		s.violate("request %d: security token %q", s.n, r.Header.Get("X-Amz-Security-Token"))
+		writeError(w, http.StatusForbidden, "UnrecognizedClientException", "bad security token")
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "InvalidRequestException", err.Error())
+		return
+	}
+	var in struct {
+		Entries                      []Entry `json:"entries"`
+		EnablePartialEntryProcessing *bool   `json:"enablePartialEntryProcessing,omitempty"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		s.violate("request %d: body %s: %v", s.n, body, err)
+		writeError(w, http.StatusBadRequest, "InvalidRequestException", "malformed body")
+		return
+	}
+	req := Request{Header: r.Header.Clone(), Entries: in.Entries}
+	s.requests = append(s.requests, req)
+	if msg := s.validate(in.Entries); msg != "" {
+		s.violate("request %d: %s", s.n, msg)
+		writeError(w, http.StatusBadRequest, "InvalidRequestException", msg)
+		return
+	}
+	if s.Fault != nil {
+		if f := s.Fault(s.n, &req); f != nil {
+			writeError(w, f.Status, f.Code, f.Message)
+			return
+		}
+	}
+
+	now := s.Now()
+	var out []errorEntry
+	for _, e := range in.Entries {
+		alias := *e.PropertyAlias
+		var errs []*entryError
+		add := func(code, msg string, ts Timestamp) {
+			for _, x := range errs {
+				if x.ErrorCode == code {
+					x.Timestamps = append(x.Timestamps, ts)
+					return
+				}
+			}
+			errs = append(errs, &entryError{ErrorCode: code, ErrorMessage: msg, Timestamps: []Timestamp{ts}})
+		}
+		// At most Rate entries per second per property.
+		recent := s.sent[alias][:0]
+		for _, t := range s.sent[alias] {
+			if now.Sub(t) < time.Second {
+				recent = append(recent, t)
+			}
+		}
+		s.sent[alias] = recent
+		if len(recent) >= Rate {
+			s.violate("request %d: property %s: more than %d entries in one second", s.n, alias, Rate)
+			for _, v := range e.PropertyValues {
+				add("ThrottlingException", "Rate exceeded", *v.Timestamp)
+			}
+			out = append(out, errorEntry{e.EntryID, errs})
+			continue
+		}
+		s.sent[alias] = append(s.sent[alias], now)
+		for _, v := range e.PropertyValues {
+			t := v.Timestamp.Time()
+			if t.Before(now.Add(-MaxAge)) || t.After(now.Add(MaxFuture)) {
+				add("TimestampOutOfRangeException", "Timestamp out of range", *v.Timestamp)
+				continue
+			}
+			if s.ValueError != nil {
+				if code := s.ValueError(alias, v); code != "" {
+					add(code, "injected "+code, *v.Timestamp)
+					continue
+				}
+			}
+			q := "GOOD"
+			if v.Quality != nil {
+				q = *v.Quality
+			}
+			s.stored = append(s.stored, Stored{Alias: alias, Time: t, Quality: q, Value: *v.Value})
+		}
+		if len(errs) > 0 {
+			out = append(out, errorEntry{e.EntryID, errs})
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if out == nil {
+		out = []errorEntry{}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"errorEntries": out})
+}
+
+// validate applies the API's shape constraints; "" means valid.
+func (s *Server) validate(es []Entry) string {
+	if len(es) < 1 || len(es) > MaxEntries {
+		return fmt.Sprintf("%d entries, want 1..%d", len(es), MaxEntries)
+	}
+	ids := map[string]bool{}
+	for _, e := range es {
+		if !entryIDPattern.MatchString(e.EntryID) {
+			return fmt.Sprintf("entryId %q does not match ^[a-zA-Z0-9_-]+$ (1..64)", e.EntryID)
+		}
+		if ids[e.EntryID] {
+			return fmt.Sprintf("duplicate entryId %q", e.EntryID)
+		}
+		ids[e.EntryID] = true
+		if e.PropertyAlias == nil {
+			return fmt.Sprintf("entry %s: no propertyAlias (this server serves aliases only)", e.EntryID)
+		}
+		if e.AssetID != nil || e.PropertyID != nil {
+			return fmt.Sprintf("entry %s: both propertyAlias and assetId/propertyId", e.EntryID)
+		}
+		a := *e.PropertyAlias
+		if a == "" || len(a) > 1000 || strings.IndexFunc(a, unicode.IsControl) >= 0 {
+			return fmt.Sprintf("entry %s: invalid propertyAlias %q", e.EntryID, a)
+		}
+		if n := len(e.PropertyValues); n < 1 || n > MaxValues {
+			return fmt.Sprintf("entry %s: %d values, want 1..%d", e.EntryID, n, MaxValues)
+		}
+		for _, v := range e.PropertyValues {
+			if v.Value == nil || v.Timestamp == nil || v.Timestamp.TimeInSeconds == nil {
+				return fmt.Sprintf("entry %s: value without value or timestamp", e.EntryID)
+			}
+			n := 0
+			for _, set := range []bool{v.Value.DoubleValue != nil, v.Value.IntegerValue != nil, v.Value.BooleanValue != nil, v.Value.StringValue != nil} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 {
+				return fmt.Sprintf("entry %s: %d value fields, want exactly 1", e.EntryID, n)
+			}
+			if o := v.Timestamp.OffsetInNanos; o != nil && (*o < 0 || *o > 999_999_999) {
+				return fmt.Sprintf("entry %s: offsetInNanos %d", e.EntryID, *o)
+			}
+			if q := v.Quality; q != nil && *q != "GOOD" && *q != "BAD" && *q != "UNCERTAIN" {
+				return fmt.Sprintf("entry %s: quality %q", e.EntryID, *q)
+			}
+		}
+	}
+	return ""
+}
