@@ -18,9 +18,11 @@ type Layout string
 const (
 	// Sample sends one flat JSON object per timestamp: the readings that
 	// share a timestamp (and have consecutive sequence numbers) become
-	// fields "<metric>", "<metric>_quality" (and "<metric>_min", "_max",
-	// "_last", "_count" for window aggregates), which an IoT rule's
-	// iotSiteWise action maps with ${<metric>} templates.
+	// fields "<metric>" and "<metric>_quality", which an IoT rule's
+	// iotSiteWise action maps with ${<metric>} templates. Window statistics
+	// (min, max, last, count) are left out: the pipeline already publishes
+	// the ones that matter as metrics of their own (hot_cylinder_c_max...),
+	// whose names would collide; the batch layout carries them all.
 	// Schema: schemas/sample.schema.json.
 	Sample Layout = "sample"
 	// Batch sends an envelope with an array of readings, as many as fit in
@@ -32,8 +34,9 @@ const (
 // Keys of the sample layout that a metric cannot use.
 var sampleReserved = [...]string{"device", "batch", "seq", "seq_last", "ts"}
 
-// Suffixes the sample layout appends to a metric name.
-var sampleSuffixes = [...]string{"_quality", "_min", "_max", "_last", "_count"}
+// qualitySuffix is appended to a metric name for its quality field in the
+// sample layout.
+const qualitySuffix = "_quality"
 
 // message is one encoded MQTT payload carrying readings lo..hi-1 of a batch
 // (minus those already rejected).
@@ -191,7 +194,7 @@ func (e *encoder) encodeSample(dst []message, b *pipeline.Batch, res []publish.R
 			continue
 		}
 		r := &b.Readings[i]
-		if !finiteReading(r) {
+		if !finite(r.Value) {
 			res[i] = publish.Result{Status: publish.Rejected, Reason: reasonNotFinite}
 			continue
 		}
@@ -238,23 +241,13 @@ func (e *encoder) joins(b *pipeline.Batch, first, last, i int, res []publish.Res
 	return true
 }
 
-// fieldsCollide reports whether metrics a and b would write the same key.
+// fieldsCollide reports whether metrics a and b would write the same key
+// (a and a_quality).
 func fieldsCollide(a, b string) bool {
-	if a == b {
-		return true
-	}
 	if len(a) > len(b) {
 		a, b = b, a
 	}
-	if !strings.HasPrefix(b, a) {
-		return false
-	}
-	for _, s := range sampleSuffixes {
-		if b[len(a):] == s {
-			return true
-		}
-	}
-	return false
+	return a == b || strings.HasPrefix(b, a) && b[len(a):] == qualitySuffix
 }
 
 func sampleMetricProblem(m string) string {
@@ -278,21 +271,10 @@ func appendFields(dst []byte, r *pipeline.Reading) []byte {
 	} else {
 		dst = appendFloat(dst, r.Value)
 	}
-	dst = appendKey(dst, r.Metric, "_quality")
+	dst = appendKey(dst, r.Metric, qualitySuffix)
 	dst = append(dst, '"')
 	dst = append(dst, r.Quality.String()...)
-	dst = append(dst, '"')
-	if r.Count > 1 {
-		dst = appendKey(dst, r.Metric, "_min")
-		dst = appendFloat(dst, r.Min)
-		dst = appendKey(dst, r.Metric, "_max")
-		dst = appendFloat(dst, r.Max)
-		dst = appendKey(dst, r.Metric, "_last")
-		dst = appendFloat(dst, r.Last)
-		dst = appendKey(dst, r.Metric, "_count")
-		dst = strconv.AppendUint(dst, uint64(r.Count), 10)
-	}
-	return dst
+	return append(dst, '"')
 }
 
 // appendKey appends ,"<metric><suffix>": without building the key string.

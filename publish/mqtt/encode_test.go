@@ -135,7 +135,7 @@ func TestEncodeSampleFields(t *testing.T) {
 		{Seq: 18, Metric: "cold_c", Time: t0.Add(time.Millisecond), Value: 3, Count: 1},           // new timestamp
 		{Seq: 19, Metric: "big", Time: t0.Add(time.Millisecond), Text: strings.Repeat("x", 3000)}, // too large alone
 		{Seq: 20, Metric: "nan", Time: t0.Add(time.Millisecond), Value: math.NaN()},               // not finite
-		{Seq: 21, Metric: "agg", Time: t0.Add(time.Millisecond), Count: 2, Max: math.Inf(1)},      // not finite
+		{Seq: 21, Metric: "agg", Time: t0.Add(time.Millisecond), Value: math.Inf(-1)},             // not finite
 	}}
 	e := newEncoder(Sample, "pi-01", 2048)
 	res := make([]publish.Result, len(b.Readings))
@@ -161,8 +161,8 @@ func TestEncodeSampleFields(t *testing.T) {
 			t.Errorf("first object %s = %#v, want %#v", k, v, want)
 		}
 	}
-	if got[3]["hot_c_count"] != 3.0 || got[3]["hot_c_min"] != 1.0 || got[3]["seq"] != 16.0 {
-		t.Errorf("aggregate object = %v", got[3])
+	if got[3]["hot_c"] != 2.0 || got[3]["seq"] != 16.0 || len(got[3]) != 7 {
+		t.Errorf("aggregate object = %v, want value and quality only", got[3])
 	}
 	for i, want := range []publish.Status{publish.Retry, publish.Retry, publish.Retry, publish.Retry, publish.Retry, publish.Retry, publish.Rejected, publish.Retry, publish.Rejected, publish.Rejected, publish.Rejected} {
 		if res[i].Status != want {

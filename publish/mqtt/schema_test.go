@@ -171,6 +171,7 @@ func TestSchemaChecker(t *testing.T) {
 		wantOK bool
 	}{
 		{"sample ok", sample, `{"device":"d","batch":1,"seq":1,"seq_last":2,"ts":5,"rpm":1.5,"rpm_quality":"GOOD","state":"running","state_quality":"BAD"}`, true},
+		{"sample aggregate field", sample, `{"device":"d","batch":1,"seq":1,"seq_last":1,"ts":5,"rpm":1.5,"rpm_quality":"GOOD","rpm_count":{}}`, false},
 		{"sample missing seq", sample, `{"device":"d","batch":1,"seq_last":2,"ts":5}`, false},
 		{"sample bad quality", sample, `{"device":"d","batch":1,"seq":1,"seq_last":1,"ts":5,"rpm":1,"rpm_quality":"OK"}`, false},
 		{"sample fractional ts", sample, `{"device":"d","batch":1,"seq":1,"seq_last":1,"ts":5.5}`, false},

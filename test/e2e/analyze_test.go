@@ -86,7 +86,7 @@ func parseBatch(p []byte, device string) ([]rec, error) {
 	return out, nil
 }
 
-var sampleSuffixes = []string{"_quality", "_min", "_max", "_last", "_count"}
+var sampleSuffixes = []string{"_quality"}
 
 // parseSample streams the object so the key order (the readings' seq order)
 // is kept: the n-th metric key is reading seq+n.
@@ -257,7 +257,7 @@ func TestAnalyze(t *testing.T) {
 }
 
 func TestParseSample(t *testing.T) {
-	p := []byte(`{"device":"d","batch":1,"seq":7,"seq_last":9,"ts":5,"rpm":1,"rpm_quality":"GOOD","hot":2,"hot_quality":"GOOD","hot_min":1,"hot_max":3,"hot_last":2,"hot_count":4,"state":"running","state_quality":"BAD"}`)
+	p := []byte(`{"device":"d","batch":1,"seq":7,"seq_last":9,"ts":5,"rpm":1,"rpm_quality":"GOOD","hot":2,"hot_quality":"GOOD","state":"running","state_quality":"BAD"}`)
 	rs, err := parseSample(p, "d")
 	if err != nil {
 		t.Fatal(err)
