@@ -175,20 +175,9 @@ func New(opts Opts, log *slog.Logger) (*Publisher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tlsConf := o.TLS
-	if tlsConf == nil {
-		if tlsConf, err = loadTLS(o); err != nil {
-			return nil, err
-		}
-	} else {
-		tlsConf = tlsConf.Clone()
-	}
-	host, port, _ := net.SplitHostPort(o.Endpoint)
-	if port == "443" {
-		tlsConf.NextProtos = []string{ALPN443}
-	}
-	if tlsConf.ServerName == "" {
-		tlsConf.ServerName = host
+	tlsConf, err := clientTLS(o)
+	if err != nil {
+		return nil, err
 	}
 	p := &Publisher{
 		name:    o.Name,
@@ -348,6 +337,29 @@ func resolve(o Opts, getenv func(string) string, exists func(string) bool) (Opts
 		o.MaxRate = DefaultMaxRate
 	}
 	return o, nil
+}
+
+// clientTLS builds the TLS configuration for a resolved o: its TLS field
+// or the certificate files, the endpoint's host as server name, and ALPN
+// x-amzn-mqtt-ca on port 443.
+func clientTLS(o Opts) (*tls.Config, error) {
+	c := o.TLS
+	if c == nil {
+		var err error
+		if c, err = loadTLS(o); err != nil {
+			return nil, err
+		}
+	} else {
+		c = c.Clone()
+	}
+	host, port, _ := net.SplitHostPort(o.Endpoint)
+	if port == "443" {
+		c.NextProtos = []string{ALPN443}
+	}
+	if c.ServerName == "" {
+		c.ServerName = host
+	}
+	return c, nil
 }
 
 func loadTLS(o Opts) (*tls.Config, error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +164,36 @@ services:
 	// Not under Greengrass: nothing.
 	if id := Greengrass(func(string) string { return "" }, exists); id != (Identity{}) {
 		t.Errorf("outside Greengrass: %+v", id)
+	}
+}
+
+func TestClientTLS(t *testing.T) {
+	certs := mosquittotestCerts(t)
+	tests := []struct {
+		endpoint   string
+		wantALPN   []string
+		wantServer string
+	}{
+		{"abc-ats.iot.eu-west-1.amazonaws.com:8883", nil, "abc-ats.iot.eu-west-1.amazonaws.com"},
+		{"abc-ats.iot.eu-west-1.amazonaws.com:443", []string{"x-amzn-mqtt-ca"}, "abc-ats.iot.eu-west-1.amazonaws.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.endpoint, func(t *testing.T) {
+			o, err := resolve(Opts{Endpoint: tt.endpoint, Thing: "pi", CertFile: certs.ClientCert, KeyFile: certs.ClientKey, CAFile: certs.CAFile},
+				func(string) string { return "" }, func(string) bool { return false })
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := clientTLS(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.NextProtos, tt.wantALPN) || c.ServerName != tt.wantServer || len(c.Certificates) != 1 || c.RootCAs == nil {
+				t.Errorf("tls config: ALPN %v server %q certs %d roots %v", c.NextProtos, c.ServerName, len(c.Certificates), c.RootCAs != nil)
+			}
+		})
+	}
+	if _, err := clientTLS(Opts{Endpoint: "h:8883", CertFile: "/nonexistent.pem", KeyFile: "/nonexistent.key"}); !errors.Is(err, ErrConfig) {
+		t.Errorf("missing files: %v, want ErrConfig", err)
 	}
 }
