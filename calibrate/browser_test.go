@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/stirling-iot/stirling/internal/browsertest"
 	"github.com/stirling-iot/stirling/sensors"
@@ -74,6 +75,21 @@ func TestPageInBrowser(t *testing.T) {
 		t.Fatalf("flame after resize %s, want %s", flame, want)
 	}
 
+	// Keyboard: the flame is selected after its resize; Shift+Left shrinks
+	// it back by one column, Up moves it up one row.
+	err = chromedp.Run(ctx,
+		chromedp.KeyEvent(kb.ArrowLeft, chromedp.KeyModifiers(input.ModifierShift)),
+		chromedp.KeyEvent(kb.ArrowUp),
+		chromedp.KeyEvent(kb.ArrowDown),
+		chromedp.Evaluate(`calib.rois.flame`, &flame),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (sensors.ROI{X: 11, Y: 16, W: 5, H: 5}); flame != want {
+		t.Fatalf("flame after keys %s, want %s", flame, want)
+	}
+
 	var msg string
 	err = chromedp.Run(ctx,
 		chromedp.Click("#save", chromedp.ByID),
@@ -89,7 +105,7 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	want := goodROIs()
 	want.ColdCylinder = sensors.ROI{X: 22, Y: 6, W: 7, H: 8}
-	want.Flame = sensors.ROI{X: 11, Y: 16, W: 6, H: 5}
+	want.Flame = sensors.ROI{X: 11, Y: 16, W: 5, H: 5}
 	if got != want || !strings.Contains(msg, "saved to") {
 		t.Fatalf("file %+v, want %+v; message %q", got, want, msg)
 	}

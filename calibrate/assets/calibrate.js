@@ -114,6 +114,26 @@
   });
   window.addEventListener("mouseup", () => { st.drag = null; });
 
+  // Arrow keys move the selected region by one pixel; with Shift they
+  // resize it (right/down grow, left/up shrink).
+  window.addEventListener("keydown", (e) => {
+    const n = heat.selected, k = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[e.key];
+    if (!st.rois || !n || !k || e.target.tagName === "INPUT") return;
+    e.preventDefault();
+    const r = copy(st.rois[n]);
+    if (e.shiftKey) {
+      r.w = Math.min(Math.max(1, r.w + k[0]), HM.W - r.x);
+      r.h = Math.min(Math.max(1, r.h + k[1]), HM.H - r.y);
+    } else {
+      r.x = Math.min(Math.max(0, r.x + k[0]), HM.W - r.w);
+      r.y = Math.min(Math.max(0, r.y + k[1]), HM.H - r.h);
+    }
+    st.rois[n] = r; st.dirty = true;
+    const p = problems(st.rois);
+    msg(p.length ? "Cannot save yet: " + p.join("; ") + "." : "Unsaved changes.", p.length ? "warn" : "");
+    redraw();
+  });
+
   $("suggest").addEventListener("click", async () => {
     const r = await fetch("api/suggest", { cache: "no-store" });
     const body = await r.json();
