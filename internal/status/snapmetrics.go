@@ -39,7 +39,7 @@ func (s *Server) metrics(snap Snapshot) []Metric {
 			Metric{Name: "stirling_publisher_rejected_records", Help: "Records refused for good by the destination.", Type: Counter, Labels: l, Value: float64(p.Rejected)},
 			Metric{Name: "stirling_publisher_lag_records", Help: "Records in the spool the publisher has not delivered yet.", Type: Gauge, Labels: l, Value: float64(p.LagRecords)},
 			Metric{Name: "stirling_publisher_lag_seconds", Help: "Age of the oldest record the publisher has not delivered yet.", Type: Gauge, Labels: l, Value: p.LagSeconds},
-			Metric{Name: "stirling_publisher_error", Help: "1 when the publisher's last attempt failed.", Type: Gauge, Labels: l, Value: b2f(p.LastError != "" && p.LastErrorTime.After(p.LastSuccess))},
+			Metric{Name: "stirling_publisher_error", Help: "1 when the publisher's last attempt failed.", Type: Gauge, Labels: l, Value: b2f(p.failing())},
 		)
 		ms = appendTime(ms, "stirling_publisher_last_success_timestamp_seconds", "Unix time of the publisher's last acknowledged batch; 0 when never.", p.LastSuccess, l...)
 	}
@@ -70,4 +70,10 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// failing reports whether the publisher's last attempt failed: it has an
+// error newer than its last success (an error without a time counts as new).
+func (p PublisherStatus) failing() bool {
+	return p.LastError != "" && (p.LastErrorTime.IsZero() || p.LastErrorTime.After(p.LastSuccess))
 }

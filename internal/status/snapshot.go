@@ -57,8 +57,8 @@ type Reading struct {
 type PublisherStatus struct {
 	Name          string    `json:"name"`            // e.g. "mqtt", "sitewise"
 	State         string    `json:"state"`           // e.g. "connected", "backoff", "disconnected"
-	LastError     string    `json:"last_error"`      // empty when none
-	LastErrorTime time.Time `json:"last_error_time"` // zero when none
+	LastError     string    `json:"last_error"`      // the last failure; empty when none
+	LastErrorTime time.Time `json:"last_error_time"` // when it happened; an error newer than LastSuccess means "failing"
 	LastSuccess   time.Time `json:"last_success"`    // last acknowledged batch; zero when none
 	Delivered     uint64    `json:"delivered"`       // records acknowledged
 	Retried       uint64    `json:"retried"`         // records sent again after a retryable failure
