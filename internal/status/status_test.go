@@ -526,3 +526,39 @@ func TestRampMatchesHeatmap(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthzFlips drives one server through healthy -> unhealthy ->
+// healthy as the fake clock moves and data flows again.
+func TestHealthzFlips(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	clk := &fakeClock{now: t0}
+	src := newFakeSource(time.Hour)
+	h := newTestServer(t, src, clk).Handler()
+	steps := []struct {
+		advance time.Duration
+		spool   bool // a batch was spooled just now
+		deliver bool // a batch was delivered just now
+		want    int
+	}{
+		{0, false, false, 200},
+		{59 * time.Second, false, false, 200},
+		{2 * time.Second, false, false, 503},
+		{time.Second, true, false, 200},
+		{61 * time.Second, false, false, 503},
+		{time.Second, false, true, 200},
+	}
+	for i, s := range steps {
+		clk.Advance(s.advance)
+		src.set(func(snap *Snapshot) {
+			if s.spool {
+				snap.LastSpooled = clk.Now()
+			}
+			if s.deliver {
+				snap.LastDelivered = clk.Now()
+			}
+		})
+		if rec := get(t, h, "/healthz"); rec.Code != s.want {
+			t.Fatalf("step %d (t+%s): %d %q, want %d", i, clk.Now().Sub(t0), rec.Code, rec.Body.String(), s.want)
+		}
+	}
+}
