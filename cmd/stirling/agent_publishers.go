@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/stirling-iot/stirling/configs"
+	"github.com/stirling-iot/stirling/pipeline"
+	"github.com/stirling-iot/stirling/publish"
+	"github.com/stirling-iot/stirling/publish/greengrass"
+	"github.com/stirling-iot/stirling/publish/mqtt"
+	"github.com/stirling-iot/stirling/publish/sitewise"
+)
+
+// openPublishers builds every configured publisher and its spool runner.
+func (a *agent) openPublishers() error {
+	seen := map[string]bool{}
+	for i, pc := range a.cfg.Publishers {
+		name := pc.Name
+		if name == "" {
+			name = pc.Type
+		}
+		if seen[name] {
+			return fmt.Errorf("publishers[%d]: a second publisher named %q: give each a distinct name (its spool cursor is named after it)", i, name)
+		}
+		seen[name] = true
+		log := a.log.With("component", "publisher", "publisher", name)
+		var p publish.Publisher
+		switch pc.Type {
+		case configs.TypeStdout:
+			p = publish.NewStdout(a.e.stdout, name)
+		case configs.TypeFile:
+			f, err := publish.NewFile(publish.FileOpts{
+				Path: pc.File.Path, MaxBytes: int64(pc.File.RotateBytes), Keep: pc.File.Keep, Name: name,
+			}, log)
+			if err != nil {
+				return fmt.Errorf("publishers[%d] (file): %w", i, err)
+			}
+			p = f
+		case configs.TypeMQTT:
+			m := pc.MQTT
+			mp, err := mqtt.New(mqtt.Opts{
+				Name:            name,
+				Endpoint:        m.Endpoint,
+				Thing:           a.cfg.Device.ThingName,
+				ClientID:        m.ClientID,
+				Topic:           m.Topic,
+				BasicIngestRule: m.BasicIngestRule,
+				Layout:          mqtt.Layout(m.Layout),
+				CertFile:        m.CertFile,
+				KeyFile:         m.KeyFile,
+				CAFile:          m.CAFile,
+				KeepAlive:       m.Keepalive,
+			}, log)
+			if err != nil {
+				return fmt.Errorf("publishers[%d] (mqtt): %w", i, err)
+			}
+			p = mp
+		case configs.TypeGreengrass:
+			if a.gg == nil {
+				log.Error("greengrass publisher disabled: not running under Greengrass (no IPC connection); its readings are not kept for it")
+				continue
+			}
+			g := pc.Greengrass
+			gp, err := greengrass.NewPublisher(a.gg, &greengrass.PublisherOpts{
+				Name: name, Thing: a.cfg.Device.ThingName, Topic: g.Topic, Destination: g.Destination, Layout: g.Layout,
+			})
+			if err != nil {
+				return fmt.Errorf("publishers[%d] (greengrass): %w", i, err)
+			}
+			p = gp
+		case configs.TypeSiteWise:
+			s := pc.SiteWise
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			sw, err := sitewise.New(ctx, &sitewise.Opts{
+				Name:          name,
+				Thing:         a.cfg.Device.ThingName,
+				AliasTemplate: s.AliasTemplate,
+				Region:        s.Region,
+				Endpoint:      s.Endpoint,
+				BoolMetrics:   []string{pipeline.MetricFlamePresent},
+				Logger:        log,
+			})
+			cancel()
+			if err != nil {
+				return fmt.Errorf("publishers[%d] (sitewise): %w", i, err)
+			}
+			p = sw
+		default:
+			return fmt.Errorf("publishers[%d]: unknown type %q", i, pc.Type)
+		}
+		a.pubs = append(a.pubs, p)
+		cur, err := a.sp.Cursor(name)
+		if err != nil {
+			return fmt.Errorf("publishers[%d]: spool cursor %q: %w", i, name, err)
+		}
+		ro := publish.DefaultRunnerOpts()
+		a.runners = append(a.runners, publish.NewRunner(p, cur, a.sp, ro, log))
+	}
+	if len(a.runners) == 0 {
+		a.log.Warn("no publisher is active: readings are only kept in the spool")
+	}
+	return nil
+}
+
+func (a *agent) closePublishers() {
+	for _, p := range a.pubs {
+		if err := p.Close(); err != nil {
+			a.log.Warn("closing publisher", "publisher", p.Name(), "err", err)
+		}
+	}
+	a.pubs = nil
+}
