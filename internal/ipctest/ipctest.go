@@ -344,16 +344,16 @@ func (c *sconn) serve() {
 		return
 	}
 	if !c.checkConnect(m) {
-		c.write(typeConnectAck, 0, 0, nil, nil)
 		s.mu.Lock()
 		s.rejects++
 		s.mu.Unlock()
+		c.write(typeConnectAck, 0, 0, nil, nil)
 		return
 	}
-	c.write(typeConnectAck, flagAccepted, 0, nil, nil)
 	s.mu.Lock()
 	s.connects++
 	s.mu.Unlock()
+	c.write(typeConnectAck, flagAccepted, 0, nil, nil)
 
 	var lastID int32
 	for {
@@ -641,4 +641,28 @@ func (c *sconn) publish(id int32, op string, payload []byte, respond func(string
 		respond("{}", true)
 	}
 	return true
+}
+
+// EndSubscriptions ends every configuration subscription from the server
+// side (an empty application message with TERMINATE_STREAM), as the nucleus
+// does when it closes a stream.
+func (s *Server) EndSubscriptions() {
+	s.mu.Lock()
+	cs := make([]*sconn, 0, len(s.conns))
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.mu.Lock()
+		ids := make([]int32, 0, len(c.subs))
+		for id := range c.subs {
+			ids = append(ids, id)
+		}
+		clear(c.subs)
+		c.mu.Unlock()
+		for _, id := range ids {
+			c.write(typeApp, flagTerminate, id, nil, nil)
+		}
+	}
 }

@@ -342,10 +342,11 @@ type Subscription struct {
 	// onActive is called after each (re)activation; nil allowed.
 	onActive func()
 
-	mu  sync.Mutex
-	cn  *conn
-	id  int32
-	end bool
+	mu    sync.Mutex
+	cn    *conn
+	id    int32
+	end   bool
+	retry time.Duration // delay before re-subscribing after the nucleus ended the stream
 }
 
 // SubscribeToConfigurationUpdate calls fn (from the connection's read
@@ -395,13 +396,36 @@ func (s *Subscription) start(ctx context.Context, cn *conn) error {
 		select {
 		case <-s.c.closed:
 			return
+		case <-cn.done:
+			return // the reconnect re-subscribes
 		default:
 		}
-		if err != nil && !errors.Is(err, ErrClosed) {
-			s.c.log.Debug("subscription stream ended", "op", s.op, "err", err)
+		s.mu.Lock()
+		end := s.end
+		s.retry = min(max(2*s.retry, 5*s.c.opts.MinBackoff), s.c.opts.MaxBackoff)
+		delay := s.retry
+		s.mu.Unlock()
+		if end {
+			return
 		}
+		// The nucleus ended the stream while the connection lives on.
+		s.c.log.Warn("subscription ended by the nucleus; re-subscribing", "op", s.op, "err", err, "delay", delay)
+		go func() {
+			select {
+			case <-s.c.closed:
+			case <-cn.done:
+			case <-time.After(delay):
+				s.activate(cn)
+			}
+		}()
 	}
-	_, id, err := cn.call(ctx, s.op, s.req, s.onEvent, onEnd)
+	onEvent := func(f frame) {
+		s.mu.Lock()
+		s.retry = 0
+		s.mu.Unlock()
+		s.onEvent(f)
+	}
+	_, id, err := cn.call(ctx, s.op, s.req, onEvent, onEnd)
 	if err != nil {
 		return err
 	}

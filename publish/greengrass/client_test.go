@@ -377,13 +377,19 @@ func TestWatchConfiguration(t *testing.T) {
 	srv.SetConfig([]string{"stirling", "interval"}, "3s")
 	expect("3s")
 
+	srv.EndSubscriptions() // the nucleus ends the stream; the connection stays
+	waitSubs(0)
+	waitSubs(1)
+	srv.SetConfig([]string{"stirling", "interval"}, "4s")
+	expect("4s")
+
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("WatchConfiguration returned %v", err)
 	}
 	waitSubs(0) // the subscription was terminated
 	s := c.Stats()
-	if s.ConfigApplied != 3 || s.ConfigRejected != 1 || s.Resubscribes != 1 {
+	if s.ConfigApplied != 4 || s.ConfigRejected != 1 || s.Resubscribes != 2 || s.Reconnects != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 	select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/stirling-iot/stirling/pipeline"
@@ -50,7 +51,9 @@ type Publisher struct {
 	dest  string
 	batch bool
 	max   int
-	buf   []byte
+
+	mu  sync.Mutex // serializes Send (buf)
+	buf []byte
 
 	readings, messages, rejected, retried atomic.Uint64
 }
@@ -150,6 +153,8 @@ func (p *Publisher) Close() error { return nil }
 // a client error (UnauthorizedError: no accessControl policy for the topic,
 // InvalidArgumentsError) rejects that message's readings with the reason.
 func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.Result) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	rs := b.Readings
 	overhead := 0
 	if p.batch {
