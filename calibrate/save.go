@@ -80,7 +80,8 @@ func LoadROIs(path string) (sensors.ROIs, error) {
 
 // Save validates r and writes it to path atomically: a temporary file in
 // the same directory, fsync, rename, fsync of the directory. A previous
-// file is first copied to path+".bak" the same way. Invalid regions write
+// file is first copied to path+".bak" the same way. A symlink is written
+// through (its target is replaced, the link kept). Invalid regions write
 // nothing and return an error wrapping sensors.ErrROI.
 func Save(path string, r sensors.ROIs, o SaveOpts) error {
 	if err := r.Validate(); err != nil {
@@ -98,6 +99,10 @@ func Save(path string, r sensors.ROIs, o SaveOpts) error {
 	if err != nil {
 		log.Warn("owner not found, leaving the file's owner alone", "owner", o.Owner, "err", err)
 		uid, gid = -1, -1
+	}
+	// Write through a symlink to its target rather than replacing the link.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

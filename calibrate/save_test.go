@@ -149,3 +149,26 @@ func TestMergeConfig(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
 }
+
+func TestSaveThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.yaml")
+	link := filepath.Join(dir, "rois.yaml")
+	if err := os.WriteFile(target, MarshalROIs(goodROIs()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real.yaml", link); err != nil {
+		t.Fatal(err)
+	}
+	r := goodROIs()
+	r.Flame.Y = 15
+	if err := Save(link, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("link replaced: %v %v", fi, err)
+	}
+	if got, err := LoadROIs(target); err != nil || got != r {
+		t.Fatalf("target %+v %v", got, err)
+	}
+}
