@@ -147,6 +147,9 @@ func (s *Server) URL(host string) string {
 
 // Run reads frames and serves until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
+	if s.o.Source == nil {
+		return errors.New("calibrate: no frame source")
+	}
 	if err := s.Listen(); err != nil {
 		return err
 	}
