@@ -15,7 +15,7 @@ import (
 // segment) and checks that the spool opens, never delivers a damaged or
 // out-of-order record, and delivers every record it did not have to skip.
 func TestRandomDamage(t *testing.T) {
-	for round := range 30 {
+	for round := range 20 {
 		rng := rand.New(rand.NewPCG(uint64(round), 7))
 		dir := t.TempDir()
 		opts := Opts{SegmentBytes: 8 << 10, SyncInterval: -1}

@@ -62,7 +62,7 @@ func (s *Spool) Quarantine(publisher string, rec Record, reason string) error {
 	s.qsize += int64(n)
 	s.st.written.Add(uint64(n))
 	if err == nil {
-		err = s.qfile.Sync()
+		err = datasync(s.qfile)
 		s.st.syncs.Add(1)
 	}
 	if err != nil {

@@ -144,11 +144,13 @@ type Spool struct {
 	last      lastRef
 	dirty     bool
 	lastSync  time.Time
-	diskBytes int64
-	cursors   map[string]*Cursor
-	notify    chan struct{}
-	buf       []byte
-	corrupt   map[corruptKey]struct{}
+	// lastCursorSync is when cursors were last persisted.
+	lastCursorSync time.Time
+	diskBytes      int64
+	cursors        map[string]*Cursor
+	notify         chan struct{}
+	buf            []byte
+	corrupt        map[corruptKey]struct{}
 
 	qmu   sync.Mutex
 	qfile *os.File
@@ -290,7 +292,7 @@ func (s *Spool) openActive(maxAck uint64) error {
 		seg.size = end
 		s.log.Warn("spool: truncated torn tail", "segment", segName(seg.base), "offset", end, "bytes", torn)
 	}
-	if err := f.Sync(); err != nil {
+	if err := datasync(f); err != nil {
 		f.Close()
 		return fmt.Errorf("spool: sync segment: %w", err)
 	}
@@ -445,7 +447,7 @@ func (s *Spool) Append(payload []byte) (uint64, error) {
 	syncNow := s.opts.SyncInterval < 0 || now.Sub(s.lastSync) >= s.opts.SyncInterval
 	s.mu.Unlock()
 	if syncNow {
-		if err := s.Sync(); err != nil {
+		if err := s.sync(false); err != nil {
 			s.st.syncErrors.Add(1)
 			s.log.Warn("spool: sync after append", "seq", seq, "err", err)
 		}
@@ -456,7 +458,7 @@ func (s *Spool) Append(payload []byte) (uint64, error) {
 // rollLocked syncs the full active segment and starts a new one.
 func (s *Spool) rollLocked(now time.Time) error {
 	if s.dirty {
-		if err := s.active.Sync(); err != nil {
+		if err := datasync(s.active); err != nil {
 			return fmt.Errorf("sync segment: %w", err)
 		}
 		s.st.syncs.Add(1)
@@ -529,7 +531,11 @@ func (s *Spool) wakeLocked() {
 // Sync makes every appended record durable, makes it visible to cursors,
 // persists moved cursors and deletes segments every open cursor has
 // acknowledged.
-func (s *Spool) Sync() error {
+func (s *Spool) Sync() error { return s.sync(true) }
+
+// sync is Sync; unless force, cursors are persisted at most once per
+// SyncInterval.
+func (s *Spool) sync(force bool) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	s.mu.Lock()
@@ -537,17 +543,22 @@ func (s *Spool) Sync() error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	return s.syncLocked()
+	return s.syncLocked(force)
 }
 
-// syncLocked is Sync with syncMu and mu held; it releases mu.
-func (s *Spool) syncLocked() error {
+// syncLocked is sync with syncMu and mu held; it releases mu.
+func (s *Spool) syncLocked(force bool) error {
 	f, end, seq, dirty := s.active, s.end, s.next-1, s.dirty
 	s.dirty = false
-	s.lastSync = s.clk.Now()
+	now := s.clk.Now()
+	s.lastSync = now
+	cursors := force || s.opts.SyncInterval < 0 || now.Sub(s.lastCursorSync) >= s.opts.SyncInterval
+	if cursors {
+		s.lastCursorSync = now
+	}
 	s.mu.Unlock()
 	if dirty {
-		err := f.Sync()
+		err := datasync(f)
 		if err != nil && !errors.Is(err, os.ErrClosed) {
 			s.mu.Lock()
 			s.dirty = true
@@ -562,6 +573,9 @@ func (s *Spool) syncLocked() error {
 		s.syncedSeq = max(s.syncedSeq, seq)
 		s.wakeLocked()
 		s.mu.Unlock()
+	}
+	if !cursors {
+		return nil
 	}
 	return s.persistCursors()
 }
@@ -590,7 +604,7 @@ func (s *Spool) persistCursors() error {
 		n, err := s.writeAt(j.c.f, b, int64(j.gen%2)*slotSize)
 		s.st.written.Add(uint64(n))
 		if err == nil {
-			err = j.c.f.Sync()
+			err = datasync(j.c.f)
 			s.st.syncs.Add(1)
 		}
 		if err != nil {
@@ -660,7 +674,7 @@ func (s *Spool) tick() bool {
 		return false
 	}
 	s.expireLocked(s.clk.Now())
-	if err := s.syncLocked(); err != nil {
+	if err := s.syncLocked(false); err != nil {
 		s.st.syncErrors.Add(1)
 		s.log.Warn("spool: periodic sync", "err", err)
 	}
@@ -711,7 +725,7 @@ func (s *Spool) Close() error {
 		s.mu.Unlock()
 		return nil
 	}
-	err := s.syncLocked()
+	err := s.syncLocked(true)
 	s.mu.Lock()
 	s.closed = true
 	s.wakeLocked()

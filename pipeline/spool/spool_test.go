@@ -389,11 +389,11 @@ func testFullDisk(t *testing.T, tryTmpfs bool) {
 	if err := os.Mkdir(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	tmpfs := tryTmpfs && syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k") == nil
+	tmpfs := tryTmpfs && mountTmpfs(dir, "256k") == nil
 	budget := int64(256 << 10)
 	var used int64
 	if tmpfs {
-		t.Cleanup(func() { syscall.Unmount(dir, 0) })
+		t.Cleanup(func() { unmount(dir) })
 		t.Log("full disk: a 256 KiB tmpfs")
 	} else {
 		t.Log("full disk: injecting ENOSPC through the write seam")
@@ -431,7 +431,7 @@ func testFullDisk(t *testing.T, tryTmpfs bool) {
 	}
 	// Space returns.
 	if tmpfs {
-		if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=2m"); err != nil {
+		if err := remountTmpfs(dir, "2m"); err != nil {
 			t.Fatal(err)
 		}
 	} else {
@@ -514,7 +514,7 @@ func TestWriterNumbersReadingsAcrossRestart(t *testing.T) {
 	}
 }
 
-// TestWriteAmplification runs an hour of one-second windows of ten
+// TestWriteAmplification runs 20 minutes of one-second windows of ten
 // readings through the spool with one and with three publishers acking as
 // they go, and checks that bytes written to disk stay within 1.5x the
 // encoded size.
@@ -532,7 +532,7 @@ func TestWriteAmplification(t *testing.T) {
 			ctx := context.Background()
 			var buf []byte
 			readings := 0
-			for i := range 3600 {
+			for i := range 1200 {
 				clk.Advance(time.Second)
 				b := realisticBatch(i, clk.Now())
 				buf, _ = b.AppendBinary(buf[:0])
@@ -560,5 +560,19 @@ func TestWriteAmplification(t *testing.T) {
 				t.Fatalf("%d segments left although every publisher acked", st.Segments)
 			}
 		})
+	}
+}
+
+func TestDatasyncClosedFile(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := datasync(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := datasync(f); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("datasync on a closed file: %v, want os.ErrClosed", err)
 	}
 }
