@@ -233,9 +233,8 @@ func grants(pubs []publisher, prefix string) (iot, local []string, err error) {
 		}
 		res := topicSpace(p.topic)
 		if prefix != "" {
-			full := strings.ReplaceAll(p.topic, "{thing}", ThingVar)
-			full = stripIngest(full)
-			if full != prefix && !strings.HasPrefix(full, prefix+"/") {
+			full := stripIngest(strings.ReplaceAll(p.topic, "{thing}", ThingVar))
+			if !matchFilter(prefix+"/#", full) {
 				errs = append(errs, fmt.Errorf("publishers[%d].topic %q is outside the topic prefix %q; change the topic or the prefix", p.index, p.topic, prefix))
 			}
 			continue
@@ -353,4 +352,21 @@ func normaliseAny(v any) any {
 		return float64(x)
 	}
 	return v
+}
+
+// matchFilter reports whether an MQTT topic filter (+ and # wildcards, as
+// the mqttproxy authorizer reads resources) allows topic.
+func matchFilter(filter, topic string) bool {
+	f, t := strings.Split(filter, "/"), strings.Split(topic, "/")
+	for i, l := range f {
+		switch {
+		case l == "#":
+			return true
+		case i >= len(t):
+			return false
+		case l != "+" && l != t[i]:
+			return false
+		}
+	}
+	return len(f) == len(t)
 }

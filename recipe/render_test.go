@@ -57,6 +57,7 @@ func TestRenderGolden(t *testing.T) {
 		{"sitewise", "testdata/sitewise.yaml", Opts{Version: "2.0.0-rc.1", Artifacts: "s3://acme-gg/stirling/", BasicIngestRule: "StirlingToSiteWise"}},
 		{"stdout", "testdata/stdout.yaml", Opts{Name: "com.acme.Engine", Version: "0.1.0", Artifacts: "s3://acme-gg"}},
 		{"prefix", "testdata/sitewise.yaml", Opts{Version: "1.0.0", Artifacts: "s3://acme-gg", TopicPrefix: "dt/stirling/{iot:thingName}"}},
+		{"wildcard", "embedded:agent.yaml", Opts{Version: "1.0.0", Artifacts: "s3://acme-gg", TopicPrefix: "stirling/+"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -258,5 +259,26 @@ func TestTopicSpace(t *testing.T) {
 				t.Fatalf("topicSpace = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestMatchFilter(t *testing.T) {
+	tests := []struct {
+		filter, topic string
+		want          bool
+	}{
+		{"stirling/+/#", "stirling/{iot:thingName}/telemetry", true},
+		{"stirling/+/#", "stirling/{iot:thingName}", true},
+		{"stirling/+/#", "other/x/telemetry", false},
+		{"dt/stirling/{iot:thingName}/#", "dt/stirling/{iot:thingName}/telemetry", true},
+		{"dt/stirling/{iot:thingName}/#", "dt/stirling2/{iot:thingName}/telemetry", false},
+		{"a/b", "a/b", true},
+		{"a/b", "a/b/c", false},
+		{"a/+/c", "a/b/c", true},
+	}
+	for _, tc := range tests {
+		if got := matchFilter(tc.filter, tc.topic); got != tc.want {
+			t.Errorf("matchFilter(%q, %q) = %v, want %v", tc.filter, tc.topic, got, tc.want)
+		}
 	}
 }
