@@ -447,3 +447,39 @@ func TestSetSpeed(t *testing.T) {
 		t.Fatal("2 MHz accepted")
 	}
 }
+
+// TestConcurrentUse hammers the chip from several goroutines while faults
+// change; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	c, clk := newTestChip(t, nil)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf [2 * ramWords]byte
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				_ = c.Tx(DefaultAddr, []byte{0x04, 0x00}, buf[:])
+				_ = c.Tx(DefaultAddr, []byte{0x80, 0x00, 0x00, 0x30}, nil)
+				clk.Add(50 * time.Millisecond)
+			}
+		}()
+	}
+	for i := range 200 {
+		_ = c.UpdateFaults(func(f *Faults) { f.NACKProbability = float64(i%3) / 10; f.Unplugged = i%50 == 49 })
+		_ = c.Stats()
+		var s [sensors.Pixels]float64
+		c.Scene(&s)
+	}
+	close(done)
+	wg.Wait()
+	if s := c.Stats(); s.Transactions == 0 || s.Subpages == 0 {
+		t.Fatalf("stats %+v: nothing happened", s)
+	}
+}
