@@ -175,6 +175,13 @@ func (c *Client) reconnect() *conn {
 		c.stats.reconnects.Add(1)
 		c.log.Info("IPC reconnected")
 		c.mu.Lock()
+		select {
+		case <-c.closed: // Close ran while we dialled
+			c.mu.Unlock()
+			cn.close(ErrClosed)
+			return nil
+		default:
+		}
 		c.cur = cn
 		select {
 		case <-c.ready:
