@@ -106,8 +106,9 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	ln := s.ln
 	s.mu.Unlock()
-	s.ln.Close()
+	ln.Close()
 	s.DropAll()
 	s.wg.Wait()
 }
@@ -261,8 +262,11 @@ func deepCopy(v any) any {
 
 func (s *Server) accept() {
 	defer s.wg.Done()
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -665,4 +669,28 @@ func (s *Server) EndSubscriptions() {
 			c.write(typeApp, flagTerminate, id, nil, nil)
 		}
 	}
+}
+
+// Stop stops listening and drops every connection, as a stopped nucleus
+// does; Start listens again on the same path.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	ln.Close()
+	s.DropAll()
+}
+
+// Start listens again after Stop.
+func (s *Server) Start() error {
+	ln, err := net.Listen("unix", s.Path)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.accept()
+	return nil
 }

@@ -276,6 +276,28 @@ func TestReconnect(t *testing.T) {
 	noViolations(t, srv)
 }
 
+// TestNucleusRestart: the socket goes away and comes back; calls made in
+// between fail within their deadline, and publishing resumes.
+func TestNucleusRestart(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if err := c.PublishToIoTCore(ctx, "t/x", AtLeastOnce, []byte("{}")); !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("while stopped: err %v, want ErrDisconnected", err)
+	}
+	time.Sleep(50 * time.Millisecond) // let a few dials fail
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	publishEventually(t, c)
+	if s := c.Stats(); s.ConnectErrors == 0 || s.Reconnects != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	noViolations(t, srv)
+}
+
 func TestCloseFailsCalls(t *testing.T) {
 	srv := ipctest.New(t, token)
 	c := dial(t, srv)

@@ -242,7 +242,7 @@ func (cn *conn) start(op string, s *stream, body []byte) (int32, error) {
 	}
 	if err := encodeFrame(cn.enc, cn.nc, msgApplication, 0, id, hs, body); err != nil {
 		cn.forget(id)
-		err = fmt.Errorf("greengrass: %s: write: %w", op, err)
+		err = fmt.Errorf("%w: %s: write: %w", ErrDisconnected, op, err)
 		go cn.close(err)
 		return 0, err
 	}
