@@ -113,6 +113,7 @@ type Chip struct {
 	log    *slog.Logger
 	temps  func(time.Time) Temps
 	layout Layout
+	w      *weights
 	noise  float64
 	emis   float64
 	tr     float64
@@ -170,6 +171,7 @@ func New(opts *Opts) (*Chip, error) {
 		log:    opts.Logger,
 		temps:  opts.Temps,
 		layout: opts.Layout,
+		w:      opts.Layout.weights(),
 		noise:  opts.Noise,
 		emis:   opts.Emissivity,
 		tr:     opts.ReflectedTemp,
@@ -220,6 +222,10 @@ func (c *Chip) String() string { return fmt.Sprintf("sim-mlx90640@%#02x", c.addr
 
 // Addr is the chip's I2C address.
 func (c *Chip) Addr() uint16 { return c.addr }
+
+// Layout is the scene layout the chip renders; Layout().ROIs() are the
+// regions a perfectly calibrated agent would use.
+func (c *Chip) Layout() Layout { return c.layout }
 
 // Close does nothing; it makes the Chip an i2c.BusCloser.
 func (c *Chip) Close() error { return nil }
@@ -512,7 +518,7 @@ func (c *Chip) complete(t time.Time) {
 	}
 	sp := c.subpage()
 	temps := c.temps(t)
-	c.layout.Render(temps, &c.scene)
+	c.w.render(temps, &c.scene)
 	if c.noise > 0 {
 		sigma := c.noise * math.Sqrt(float64(time.Second)/float64(c.period))
 		for i := range c.scene {

@@ -471,7 +471,8 @@ func TestConcurrentUse(t *testing.T) {
 			}
 		}()
 	}
-	for i := range 200 {
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; i < 200 || (c.Stats().Subpages < 10 && time.Now().Before(deadline)); i++ {
 		_ = c.UpdateFaults(func(f *Faults) { f.NACKProbability = float64(i%3) / 10; f.Unplugged = i%50 == 49 })
 		_ = c.Stats()
 		var s [sensors.Pixels]float64

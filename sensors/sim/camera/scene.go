@@ -94,15 +94,18 @@ const flameFalloff = 1.1
 // Render draws the scene for t into dst (deg C, pixel = row*32+col),
 // without noise.
 func (l *Layout) Render(t Temps, dst *[sensors.Pixels]float64) {
-	a := t.Ambient
-	core := a
-	if t.FlameOn {
-		k := min(max(t.FlameIntensity, 0), 1)
-		if math.IsNaN(t.FlameIntensity) {
-			k = 0
-		}
-		core = a + (t.Flame-a)*k
-	}
+	l.weights().render(t, dst)
+}
+
+// weights are, per pixel, how much of each object's excess over ambient
+// the pixel sees: the scene is linear in the three excesses, so a fixed
+// layout renders with three multiplications per pixel.
+type weights struct {
+	hot, cold, flame [sensors.Pixels]float64
+}
+
+func (l *Layout) weights() *weights {
+	w := new(weights)
 	fr := l.Flame
 	fcx := float64(fr.X+fr.W/2) + 0.5
 	fcy := float64(fr.Y) + math.Floor(float64(fr.H)*2/5) + 0.5
@@ -110,39 +113,49 @@ func (l *Layout) Render(t Temps, dst *[sensors.Pixels]float64) {
 		y := float64(row) + 0.5
 		for col := range sensors.Width {
 			x := float64(col) + 0.5
-			best := 0.0
-			pick := func(d float64) {
-				if math.Abs(d) > math.Abs(best) {
-					best = d
-				}
-			}
-			pick(l.cylinder(l.HotCylinder, t.Hot-a, x, y))
-			pick(l.cylinder(l.ColdCylinder, t.Cold-a, x, y))
-			if core != a {
-				// Flame: a Gaussian blob in the rectangle's normalised
-				// coordinates, continued outside by the optical blur.
-				nx := (x - fcx) / (float64(fr.W) / 2)
-				ny := (y - fcy) / (float64(fr.H) / 2)
-				w := math.Exp(-flameFalloff * (nx*nx + ny*ny))
-				pick((core - a) * w * l.halo(fr, x, y))
-			}
-			dst[row*sensors.Width+col] = a + best
+			i := row*sensors.Width + col
+			w.hot[i] = l.cylinder(l.HotCylinder, x, y)
+			w.cold[i] = l.cylinder(l.ColdCylinder, x, y)
+			// Flame: a Gaussian blob in the rectangle's normalised
+			// coordinates, continued outside by the optical blur.
+			nx := (x - fcx) / (float64(fr.W) / 2)
+			ny := (y - fcy) / (float64(fr.H) / 2)
+			w.flame[i] = math.Exp(-flameFalloff*(nx*nx+ny*ny)) * l.halo(fr, x, y)
 		}
+	}
+	return w
+}
+
+// render draws t: each pixel shows the object whose contribution is
+// largest in magnitude (objects occlude, they do not add up).
+func (w *weights) render(t Temps, dst *[sensors.Pixels]float64) {
+	a := t.Ambient
+	core := a
+	if t.FlameOn && !math.IsNaN(t.FlameIntensity) {
+		core = a + (t.Flame-a)*min(max(t.FlameIntensity, 0), 1)
+	}
+	hot, cold, flame := t.Hot-a, t.Cold-a, core-a
+	for i := range dst {
+		best := hot * w.hot[i]
+		if d := cold * w.cold[i]; math.Abs(d) > math.Abs(best) {
+			best = d
+		}
+		if d := flame * w.flame[i]; math.Abs(d) > math.Abs(best) {
+			best = d
+		}
+		dst[i] = a + best
 	}
 }
 
-// cylinder is the excess temperature a cylinder adds at (x, y).
-func (l *Layout) cylinder(r sensors.ROI, excess, x, y float64) float64 {
-	if excess == 0 {
-		return 0
-	}
+// cylinder is the fraction of a cylinder's excess temperature seen at
+// (x, y).
+func (l *Layout) cylinder(r sensors.ROI, x, y float64) float64 {
 	// Linear gradient with zero mean over the rectangle's rows, evaluated
 	// at the row nearest (x, y) so the halo continues the edge value.
 	cy := math.Min(math.Max(y, float64(r.Y)+0.5), float64(r.Y+r.H)-0.5)
 	mid := float64(r.Y) + float64(r.H)/2
 	half := math.Max(float64(r.H)/2, 0.5)
-	v := excess * (1 + l.Gradient*(cy-mid)/half/2)
-	return v * l.halo(r, x, y)
+	return (1 + l.Gradient*(cy-mid)/half/2) * l.halo(r, x, y)
 }
 
 // halo is 1 inside r and decays with the distance from r outside it.
