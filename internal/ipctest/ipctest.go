@@ -64,6 +64,7 @@ type Server struct {
 	nconns     int
 	connects   int
 	rejects    int
+	pongs      int
 	closed     bool
 }
 
@@ -377,6 +378,10 @@ func (c *sconn) serve() {
 			switch typ {
 			case typePing:
 				c.write(typePingResp, 0, 0, nil, m.Payload)
+			case typePingResp:
+				s.mu.Lock()
+				s.pongs++
+				s.mu.Unlock()
 			case typeConnect:
 				s.violate("conn %d: second CONNECT", c.n)
 				c.write(typeProtoErr, 0, 0, nil, []byte(`{"message":"connect already sent"}`))
@@ -693,4 +698,24 @@ func (s *Server) Start() error {
 	s.wg.Add(1)
 	go s.accept()
 	return nil
+}
+
+// Ping sends PING on every connection; clients must answer PING_RESPONSE.
+func (s *Server) Ping() {
+	s.mu.Lock()
+	cs := make([]*sconn, 0, len(s.conns))
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.write(typePing, 0, 0, nil, []byte("ping"))
+	}
+}
+
+// Pongs is the number of PING_RESPONSEs received.
+func (s *Server) Pongs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pongs
 }

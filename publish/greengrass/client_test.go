@@ -205,7 +205,11 @@ func TestUnsupportedOperation(t *testing.T) {
 // TestMalformedReply: a garbage reply fails the call with an error (no
 // panic, no hang), the client reconnects and the next publish works.
 func TestMalformedReply(t *testing.T) {
-	for name, raw := range malformed(t) {
+	cases := malformed(t)
+	// Well-formed frames a client must not accept as a reply either.
+	cases["protocol error"] = frameBytes(t, msgProtocolErr, 0, 0, `{"message":"bad"}`)
+	cases["second connect ack"] = frameBytes(t, msgConnectAck, flagConnectionAccepted, 0, "")
+	for name, raw := range cases {
 		t.Run(name, func(t *testing.T) {
 			srv := ipctest.New(t, token)
 			var once sync.Once
@@ -294,6 +298,22 @@ func TestNucleusRestart(t *testing.T) {
 	publishEventually(t, c)
 	if s := c.Stats(); s.ConnectErrors == 0 || s.Reconnects != 1 {
 		t.Fatalf("stats %+v", s)
+	}
+	noViolations(t, srv)
+}
+
+func TestPing(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	srv.Ping()
+	for deadline := time.Now().Add(5 * time.Second); srv.Pongs() != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("no PING_RESPONSE")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.PublishToIoTCore(t.Context(), "t/x", AtLeastOnce, nil); err != nil {
+		t.Fatal(err)
 	}
 	noViolations(t, srv)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -492,6 +493,81 @@ func TestGreengrassCredentials(t *testing.T) {
 	err = p2.Send(t.Context(), b, res)
 	if err == nil || statuses(res)[publish.Retry] != 2 || p2.Stats().RequestErrors["credentials"] != 1 {
 		t.Fatalf("TES refusing: err %v, results %v, stats %+v", err, res, p2.Stats())
+	}
+}
+
+// recorder is an aws.HTTPClient that records requests and answers success.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func (r *recorder) Do(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.reqs = append(r.reqs, req)
+	r.mu.Unlock()
+	return &http.Response{
+		StatusCode: 200, Status: "200 OK", Request: req,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   io.NopCloser(strings.NewReader(`{"errorEntries":[]}`)),
+	}, nil
+}
+
+// TestProductionEndpoint: without an override the request goes to the
+// data-plane host, data.iotsitewise.<region>.amazonaws.com, over HTTPS.
+func TestProductionEndpoint(t *testing.T) {
+	rec := &recorder{}
+	p, err := New(t.Context(), &Opts{Thing: "pi-01", AWSConfig: &aws.Config{
+		Region: "eu-west-1", HTTPClient: rec, Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := readings(metricNames(1), 1, time.Now())
+	res := make([]publish.Result, 1)
+	if err := p.Send(t.Context(), b, res); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.reqs) != 1 {
+		t.Fatalf("%d requests", len(rec.reqs))
+	}
+	u := rec.reqs[0].URL
+	if u.Scheme != "https" || u.Host != "data.iotsitewise.eu-west-1.amazonaws.com" || u.Path != "/properties" || rec.reqs[0].Method != "POST" {
+		t.Fatalf("request %s %s", rec.reqs[0].Method, u)
+	}
+	if res[0].Status != publish.Accepted {
+		t.Fatalf("result %v", res[0])
+	}
+}
+
+// cancelOnSleep cancels the context when the publisher starts to wait.
+type cancelOnSleep struct {
+	*fakeClock
+	cancel context.CancelFunc
+}
+
+func (c cancelOnSleep) Sleep(ctx context.Context, d time.Duration) error {
+	c.cancel()
+	return c.fakeClock.Sleep(ctx, d)
+}
+
+func TestSendCanceledWhileThrottled(t *testing.T) {
+	clk := newFakeClock()
+	srv := sitewisetest.New(t)
+	srv.Now = clk.Now
+	ctx, cancel := context.WithCancel(t.Context())
+	p := newPublisher(t, srv, Opts{Clock: cancelOnSleep{clk, cancel}})
+	b := readings(metricNames(1), 200, clk.Now()) // 20 entries of one alias: the second request must wait
+	res := make([]publish.Result, len(b.Readings))
+	err := p.Send(ctx, b, res)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+	if got := statuses(res); got[publish.Accepted] != 100 || got[publish.Retry] != 100 {
+		t.Fatalf("statuses %v", got)
+	}
+	if n := len(srv.Requests()); n != 1 {
+		t.Fatalf("%d requests", n)
 	}
 }
 
