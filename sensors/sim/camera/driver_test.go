@@ -2,8 +2,11 @@ package camera
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -245,5 +248,64 @@ func BenchmarkSubpage(b *testing.B) {
 		if err := c.Tx(DefaultAddr, []byte{0x80, 0x00}, st[:]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestRoundTripEEPROMs runs the round trip with the other calibrations of
+// the shared vectors (read from the driver's testdata): another real
+// sensor, a third one, one with negative Kta/Kv and a TGC, and one with a
+// broken and an outlier pixel (which the driver interpolates, so they are
+// not compared).
+func TestRoundTripEEPROMs(t *testing.T) {
+	for _, name := range []string{
+		"A_f0_chess18_sp0_e095_trTa8",
+		"C_B1_chess16_e095_trTa8",
+		"As_f1_chess18_sp1_signstress_e095_trTa8",
+		"Abp_f0_chess18_sp0_badpix_e095_trTa8",
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "mlx90640", "testdata", name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v struct {
+				EEPROM []uint16 `json:"eeprom"`
+			}
+			if err := json.Unmarshal(b, &v); err != nil || len(v.EEPROM) != eeWords {
+				t.Fatalf("%s: %d EEPROM words, %v", name, len(v.EEPROM), err)
+			}
+			ee := new([eeWords]uint16)
+			copy(ee[:], v.EEPROM)
+			c, clk := newTestChip(t, func(o *Opts) {
+				o.EEPROM = ee
+				o.Noise = 0.1
+				o.Temps = warmingEngine(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			})
+			d := newDriver(t, c, clk, nil)
+			var f sensors.Frame
+			var truth [sensors.Pixels]float64
+			var maxErr float64
+			var compared, bad int
+			for range 6 {
+				if err := d.NextFrame(context.Background(), &f); err != nil {
+					t.Fatal(err)
+				}
+				c.Scene(&truth)
+				for k := range sensors.Pixels {
+					switch {
+					case !f.Updated[k].Equal(f.Time):
+					case f.Bad[k]:
+						bad++
+					default:
+						compared++
+						maxErr = max(maxErr, math.Abs(f.To[k]-truth[k]))
+					}
+				}
+			}
+			t.Logf("max |decoded - scene| = %.4f deg C over %d pixels (%d bad pixels skipped)", maxErr, compared, bad)
+			if maxErr > 0.05 || compared < 6*sensors.Pixels/2-bad {
+				t.Fatalf("max error %.4f deg C over %d pixels, want <= 0.05", maxErr, compared)
+			}
+		})
 	}
 }
