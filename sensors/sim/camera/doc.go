@@ -17,10 +17,10 @@
 // # Measurement timing
 //
 // The chip measures one subpage at a time. The refresh rate in control bits
-// 9:7 (codes 0..7 = 0.5, 1, 2, 4, 8, 16, 32, 64 Hz) is the subpage rate, as
-// in the Melexis library and the datasheet's timing diagrams: at the power-on
-// 2 Hz a subpage completes every 500 ms and a full 32x24 image (both
-// subpages) takes one second. Time comes from the injected clock.Clock, so a
+// 9:7 (codes 0..7 = 0.5, 1, 2, 4, 8, 16, 32, 64 Hz) is the subpage rate (a
+// full image needs two subpages, as the Melexis and Adafruit drivers
+// treat it): at the power-on 2 Hz a subpage completes every 500 ms and a
+// full 32x24 image takes one second. Time comes from the injected clock.Clock, so a
 // clock.Scaled runs the camera as fast as the clock; the chip has no
 // goroutine and brings itself up to date at every transaction.
 //
@@ -42,7 +42,8 @@
 //   - bit 4: overwrite enable. While bit 3 is set, a completed subpage
 //     replaces the unread data when bit 4 is 1 (Stats.Overwritten) and is
 //     thrown away when bit 4 is 0 (Stats.Discarded): the RAM keeps the
-//     unread subpage. Power-on value 0: the host enables it with 0x0030.
+//     unread subpage. The simulator powers on with 0 (a choice, not a
+//     checked datasheet value); drivers enable it by writing 0x0030.
 //   - bit 5: start of measurement (step mode). Accepted and ignored: the
 //     simulator measures continuously.
 //
