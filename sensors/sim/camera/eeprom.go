@@ -15,7 +15,7 @@ var deviceBJSON []byte
 // DeviceB returns the EEPROM of a real MLX90640 (device B of the shared
 // test vectors; provenance in testdata/eeprom_device_b.json): the default
 // calibration of the simulated camera.
-func DeviceB() (*[eeWords]uint16, error) {
+func DeviceB() (*[832]uint16, error) {
 	var doc struct {
 		EEPROM []uint16 `json:"eeprom"`
 	}
