@@ -2,6 +2,7 @@ package greengrass
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -512,11 +513,12 @@ func TestPublisherSend(t *testing.T) {
 			// Every reading arrives exactly once, in order, as valid JSON.
 			var seqs []uint64
 			for _, m := range ps {
-				if len(m.Payload) > p.max {
-					t.Errorf("message of %d bytes over %d", len(m.Payload), p.max)
+				max := cmp.Or(tt.opts.MaxPayload, DefaultMaxPayload)
+				if len(m.Payload) > max {
+					t.Errorf("message of %d bytes over %d", len(m.Payload), max)
 				}
 				var objs []map[string]any
-				if p.batch {
+				if tt.opts.Layout != LayoutSample {
 					if err := json.Unmarshal(m.Payload, &objs); err != nil {
 						t.Fatalf("payload %s: %v", m.Payload, err)
 					}
@@ -571,6 +573,39 @@ func TestPublisherOversizedReading(t *testing.T) {
 		if res[i].Status != want[i] {
 			t.Fatalf("reading %d: %v %s", i, res[i].Status, res[i].Reason)
 		}
+	}
+}
+
+// TestPublisherEncoder: a replacement encoder (e.g. the mqtt publisher's
+// layouts) decides payloads and rejections; results follow its ranges.
+func TestPublisherEncoder(t *testing.T) {
+	srv := ipctest.New(t, token)
+	c := dial(t, srv)
+	enc := func(dst []Message, b *pipeline.Batch, res []publish.Result) []Message {
+		res[2] = publish.Result{Status: publish.Rejected, Reason: "not for this layout"}
+		dst = append(dst, Message{Payload: []byte(`{"first":true}`), Lo: 0, Hi: 3})
+		return append(dst, Message{Payload: []byte(`{"second":true}`), Lo: 3, Hi: 5})
+	}
+	p, err := NewPublisher(c, &PublisherOpts{Thing: "pi-01", Encode: enc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make([]publish.Result, 5)
+	if err := p.Send(t.Context(), batch(5), res); err != nil {
+		t.Fatal(err)
+	}
+	want := []publish.Status{publish.Accepted, publish.Accepted, publish.Rejected, publish.Accepted, publish.Accepted}
+	for i := range want {
+		if res[i].Status != want[i] {
+			t.Fatalf("reading %d: %v", i, res[i])
+		}
+	}
+	ps := srv.Publishes()
+	if len(ps) != 2 || string(ps[0].Payload) != `{"first":true}` || string(ps[1].Payload) != `{"second":true}` {
+		t.Fatalf("publishes %+v", ps)
+	}
+	if st := p.Stats(); st.ReadingsQueuedInNucleus != 4 || st.Rejected != 1 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 

@@ -38,6 +38,9 @@ type PublisherOpts struct {
 	Destination string // DestIoTCore (default) or DestLocal
 	Layout      string // LayoutBatch (default) or LayoutSample
 	MaxPayload  int    // bytes per message before base64; default DefaultMaxPayload
+	// Encode replaces the built-in JSON encoder (Layout and MaxPayload are
+	// then ignored), for example to share the mqtt publisher's layouts.
+	Encode Encoder
 }
 
 // Publisher is a publish.Publisher that sends readings as JSON through the
@@ -45,15 +48,14 @@ type PublisherOpts struct {
 // IPC gives no delivery acknowledgement from IoT Core, so from here on the
 // nucleus spooler (memory by default) owns the data.
 type Publisher struct {
-	c     *Client
-	name  string
-	topic string
-	dest  string
-	batch bool
-	max   int
+	c      *Client
+	name   string
+	topic  string
+	dest   string
+	encode Encoder
 
-	mu  sync.Mutex // serializes Send (buf)
-	buf []byte
+	mu   sync.Mutex // serializes Send (msgs)
+	msgs []Message
 
 	readings, messages, rejected, retried atomic.Uint64
 }
@@ -70,22 +72,22 @@ func NewPublisher(c *Client, o *PublisherOpts) (*Publisher, error) {
 	if o != nil {
 		opts = *o
 	}
-	p := &Publisher{c: c, name: opts.Name, dest: opts.Destination, max: opts.MaxPayload}
+	p := &Publisher{c: c, name: opts.Name, dest: opts.Destination, encode: opts.Encode}
 	if p.name == "" {
 		p.name = "greengrass"
 	}
 	if p.dest == "" {
 		p.dest = DestIoTCore
 	}
-	if p.max <= 0 {
-		p.max = DefaultMaxPayload
-	}
-	switch opts.Layout {
-	case "", LayoutBatch:
-		p.batch = true
-	case LayoutSample:
-	default:
-		return nil, fmt.Errorf("greengrass: layout %q: want %q or %q", opts.Layout, LayoutBatch, LayoutSample)
+	if p.encode == nil {
+		max := opts.MaxPayload
+		if max <= 0 {
+			max = DefaultMaxPayload
+		}
+		var err error
+		if p.encode, err = NewEncoder(opts.Layout, max); err != nil {
+			return nil, err
+		}
 	}
 	topic := opts.Topic
 	if topic == "" {
@@ -146,8 +148,8 @@ func (p *Publisher) Ready() <-chan struct{} { return p.c.Reconnected() }
 // Close implements publish.Publisher. It does not close the Client.
 func (p *Publisher) Close() error { return nil }
 
-// Send implements publish.Publisher. The batch is split into messages of at
-// most MaxPayload bytes; each message's readings share its outcome. A
+// Send implements publish.Publisher. The batch is encoded into messages of
+// at most MaxPayload bytes; each message's readings share its outcome. A
 // retryable IPC error (ServiceError: spooler full, device offline) or a lost
 // connection stops the attempt with an error and leaves the rest as Retry;
 // a client error (UnauthorizedError: no accessControl policy for the topic,
@@ -155,85 +157,132 @@ func (p *Publisher) Close() error { return nil }
 func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.Result) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	rs := b.Readings
-	overhead := 0
-	if p.batch {
-		overhead = 2 // [ and ]
+	p.msgs = p.encode(p.msgs[:0], b, res)
+	for i := range res {
+		if res[i].Status == publish.Rejected {
+			p.rejected.Add(1)
+		}
 	}
-	for i := 0; i < len(rs); {
-		if !finite(&rs[i]) {
-			res[i] = publish.Result{Status: publish.Rejected, Reason: "value is not a finite number"}
-			p.rejected.Add(1)
-			i++
-			continue
-		}
-		if n := len(appendReading(p.buf[:0], &rs[i], b.ID)); n+overhead > p.max {
-			res[i] = publish.Result{Status: publish.Rejected, Reason: fmt.Sprintf("reading encodes to %d bytes, more than the %d-byte message limit", n, p.max)}
-			p.rejected.Add(1)
-			i++
-			continue
-		}
-		// One message from rs[i:j].
-		buf := p.buf[:0]
-		if p.batch {
-			buf = append(buf, '[')
-		}
-		j := i
-		for j < len(rs) {
-			if !finite(&rs[j]) {
-				break // rejected as the first of the next message
-			}
-			n := len(buf)
-			if p.batch && j > i {
-				buf = append(buf, ',')
-			}
-			buf = appendReading(buf, &rs[j], b.ID)
-			if j > i && len(buf)+1 > p.max {
-				buf = buf[:n]
-				break
-			}
-			j++
-			if !p.batch {
-				break
-			}
-		}
-		if p.batch {
-			buf = append(buf, ']')
-		}
-		p.buf = buf
+	for m, msg := range p.msgs {
 		var err error
 		if p.dest == DestLocal {
-			err = p.c.PublishToTopic(ctx, p.topic, buf)
+			err = p.c.PublishToTopic(ctx, p.topic, msg.Payload)
 		} else {
-			err = p.c.PublishToIoTCore(ctx, p.topic, AtLeastOnce, buf)
+			err = p.c.PublishToIoTCore(ctx, p.topic, AtLeastOnce, msg.Payload)
 		}
 		var ipcErr *Error
 		switch {
 		case err == nil:
-			for k := i; k < j; k++ {
-				res[k] = publish.Result{Status: publish.Accepted}
-			}
+			n := setRange(res, msg, publish.Result{Status: publish.Accepted})
 			p.messages.Add(1)
-			p.readings.Add(uint64(j - i))
+			p.readings.Add(uint64(n))
 		case errors.As(err, &ipcErr) && !ipcErr.Retryable():
-			reason := ipcErr.Code + ": " + ipcErr.Message
-			for k := i; k < j; k++ {
-				res[k] = publish.Result{Status: publish.Rejected, Reason: reason}
-			}
-			p.rejected.Add(uint64(j - i))
-			p.c.log.Error("nucleus rejected readings", "topic", p.topic, "readings", j-i, "code", ipcErr.Code, "err", err)
+			n := setRange(res, msg, publish.Result{Status: publish.Rejected, Reason: ipcErr.Code + ": " + ipcErr.Message})
+			p.rejected.Add(uint64(n))
+			p.c.log.Error("nucleus rejected readings", "topic", p.topic, "readings", n, "code", ipcErr.Code, "err", err)
 		default:
-			for k := i; k < len(rs); k++ {
-				if res[k].Status == publish.Retry {
-					res[k].Reason = err.Error()
-				}
+			n := 0
+			for _, rest := range p.msgs[m:] {
+				n += setRange(res, rest, publish.Result{Reason: err.Error()})
 			}
-			p.retried.Add(uint64(len(rs) - i))
+			p.retried.Add(uint64(n))
 			return fmt.Errorf("greengrass: publish batch %d: %w", b.ID, err)
 		}
-		i = j
 	}
 	return nil
+}
+
+// setRange sets the result of msg's readings not already rejected and
+// returns how many it set.
+func setRange(res []publish.Result, msg Message, r publish.Result) int {
+	n := 0
+	for k := msg.Lo; k < msg.Hi; k++ {
+		if res[k].Status != publish.Rejected {
+			res[k] = r
+			n++
+		}
+	}
+	return n
+}
+
+// Message is one encoded payload carrying readings Lo..Hi-1 of a batch
+// (except those the encoder marked Rejected).
+type Message struct {
+	Payload []byte
+	Lo, Hi  int
+}
+
+// Encoder appends the messages for b to dst, each of at most the
+// publisher's MaxPayload bytes, and marks readings it cannot encode
+// Rejected in res with a reason.
+type Encoder func(dst []Message, b *pipeline.Batch, res []publish.Result) []Message
+
+// NewEncoder returns the built-in encoder for layout (LayoutBatch or
+// LayoutSample) and payloads of at most max bytes.
+func NewEncoder(layout string, max int) (Encoder, error) {
+	switch layout {
+	case "", LayoutBatch:
+		return func(dst []Message, b *pipeline.Batch, res []publish.Result) []Message {
+			return encode(dst, b, res, true, max)
+		}, nil
+	case LayoutSample:
+		return func(dst []Message, b *pipeline.Batch, res []publish.Result) []Message {
+			return encode(dst, b, res, false, max)
+		}, nil
+	}
+	return nil, fmt.Errorf("greengrass: layout %q: want %q or %q", layout, LayoutBatch, LayoutSample)
+}
+
+// encode is the built-in encoder: a JSON array of reading objects per
+// message (batch), or one object per message (sample).
+func encode(dst []Message, b *pipeline.Batch, res []publish.Result, batch bool, max int) []Message {
+	overhead := 0
+	if batch {
+		overhead = 2 // [ and ]
+	}
+	var buf []byte
+	lo := -1
+	flush := func(hi int) {
+		if lo < 0 {
+			return
+		}
+		if batch {
+			buf = append(buf, ']')
+		}
+		dst = append(dst, Message{Payload: buf, Lo: lo, Hi: hi})
+		buf, lo = nil, -1
+	}
+	var one []byte
+	for i := range b.Readings {
+		if res[i].Status == publish.Rejected {
+			continue
+		}
+		r := &b.Readings[i]
+		if !finite(r) {
+			res[i] = publish.Result{Status: publish.Rejected, Reason: "value is not a finite number"}
+			continue
+		}
+		one = appendReading(one[:0], r, b.ID)
+		if len(one)+overhead > max {
+			res[i] = publish.Result{Status: publish.Rejected, Reason: fmt.Sprintf("reading encodes to %d bytes, over the %d-byte payload limit", len(one), max)}
+			continue
+		}
+		if lo >= 0 && (!batch || len(buf)+1+len(one)+1 > max) {
+			flush(i)
+		}
+		if lo < 0 {
+			lo = i
+			buf = make([]byte, 0, min(max, 4096))
+			if batch {
+				buf = append(buf, '[')
+			}
+		} else {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, one...)
+	}
+	flush(len(b.Readings))
+	return dst
 }
 
 // PublisherStats are a Publisher's counters.
