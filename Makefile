@@ -58,9 +58,13 @@ cross:
 	GOOS=linux GOARCH=arm GOARM=6 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/stirling-linux-armv6 ./cmd/stirling
 	GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/stirling-linux-amd64 ./cmd/stirling
 
+## package: Greengrass component (static arm64 + armv7 binaries, validated recipe) in dist/greengrass
+package:
+	LDFLAGS='$(LDFLAGS)' VERSION='$(VERSION)' GO='$(GO)' ./scripts/package.sh
+
 tidy:
 	$(GO) mod tidy
 	git diff --exit-code -- go.mod go.sum
 
 clean:
-	rm -rf $(BIN) bench.out
+	rm -rf $(BIN) bench.out dist greengrass-build

@@ -44,6 +44,10 @@ Examples:
 // Greengrass sends SIGKILL 5 s after SIGTERM; we stay well inside that.
 const shutdownBudget = 3500 * time.Millisecond
 
+// greengrassConfig is the --config value the recipe passes: read the
+// component configuration over IPC.
+const greengrassConfig = "greengrass:configuration"
+
 type runFlags struct {
 	config    string
 	logLevel  string
@@ -56,7 +60,7 @@ type runFlags struct {
 func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "run", "stirling run [flags]", runDescription)
 	var f runFlags
-	fs.StringVar(&f.config, "config", configs.EmbeddedPrefix+"agent.yaml", "config `file` (\"embedded:sim.yaml\" and \"embedded:agent.yaml\" are the shipped ones)")
+	fs.StringVar(&f.config, "config", configs.EmbeddedPrefix+"agent.yaml", "config `file`: a path, \"embedded:sim.yaml\" or \"embedded:agent.yaml\" (the shipped ones), or \"greengrass:configuration\" (over IPC, falling back to embedded:agent.yaml)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&f.listen, "http", "", "status page listen `address`, overriding http.listen (\"off\" disables it)")
@@ -125,6 +129,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 // runs as a component, and from the file otherwise (or when IPC fails).
 func loadRunConfig(ctx context.Context, path string, log *slog.Logger) (*configs.Config, *greengrass.Client, error) {
 	sock := os.Getenv(greengrass.EnvSocket)
+	if path == greengrassConfig {
+		// The recipe's Run step asks for the component configuration; outside
+		// Greengrass the shipped Pi config stands in for it.
+		path = configs.EmbeddedPrefix + "agent.yaml"
+	}
 	if sock == "" {
 		log.Info("not running under Greengrass (no IPC socket in the environment): using the config file", "config", path, "env", greengrass.EnvSocket)
 		cfg, err := configs.Load(path)
