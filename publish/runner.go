@@ -51,13 +51,17 @@ type RunnerOpts struct {
 	// FailingAfter is how many failed attempts in a row turn the state from
 	// backoff into failing (default 5).
 	FailingAfter int
+	// SendTimeout bounds one Send call in wall time (default 30 s); a Send
+	// that runs out of time counts as a failed attempt and is retried.
+	SendTimeout time.Duration
 	// Clock times the waits (default clock.Real).
 	Clock clock.Clock
 }
 
 // DefaultRunnerOpts returns the defaults.
 func DefaultRunnerOpts() RunnerOpts {
-	return RunnerOpts{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0.2, FailingAfter: 5, Clock: clock.Real{}}
+	return RunnerOpts{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0.2,
+		FailingAfter: 5, SendTimeout: 30 * time.Second, Clock: clock.Real{}}
 }
 
 func (o RunnerOpts) withDefaults() RunnerOpts {
@@ -77,6 +81,9 @@ func (o RunnerOpts) withDefaults() RunnerOpts {
 	}
 	if o.FailingAfter <= 0 {
 		o.FailingAfter = d.FailingAfter
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = d.SendTimeout
 	}
 	if o.Clock == nil {
 		o.Clock = d.Clock
@@ -210,9 +217,15 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 	for len(b.Readings) > 0 {
 		res = append(res[:0], make([]Result, len(b.Readings))...)
 		r.update(func(st *RunnerStats) { st.State, st.Backoff, st.Attempts = StateDelivering, 0, st.Attempts+1 })
-		err := r.p.Send(ctx, b, res)
+		sctx, cancel := context.WithTimeout(ctx, r.opts.SendTimeout)
+		err := r.p.Send(sctx, b, res)
+		timedOut := sctx.Err() != nil
+		cancel()
 		if ctx.Err() != nil {
 			return false
+		}
+		if err == nil && timedOut {
+			err = fmt.Errorf("send timed out after %v", r.opts.SendTimeout)
 		}
 		var accepted uint64
 		var why string

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -450,5 +451,27 @@ func TestRunnerStopKeepsUnackedRecord(t *testing.T) {
 	stop()
 	if calls[0].id != 2 || calls[1].id != 3 {
 		t.Fatalf("after restart sent batches %d, %d; want 2 (unacked) and 3", calls[0].id, calls[1].id)
+	}
+}
+
+func TestRunnerSendTimeout(t *testing.T) {
+	f := newFixture(t, t.TempDir(), 1, 1)
+	clk := newFakeClock()
+	p := newFakePub(func(n int, b *pipeline.Batch, res []Result) error {
+		if n == 0 {
+			time.Sleep(100 * time.Millisecond) // a Send that hangs past its timeout
+			return nil
+		}
+		return acceptAll(n, b, res)
+	})
+	r := NewRunner(p, f.cur, f.sp, RunnerOpts{SendTimeout: 20 * time.Millisecond, Clock: clk}, nil)
+	stop := run(t, r)
+	defer stop()
+	waitCalls(t, p, 1)
+	clk.Advance(clk.wait(t))
+	waitCalls(t, p, 1)
+	waitAcked(t, f.cur, 1)
+	if st := r.Stats(); st.Failures != 1 || !strings.Contains(st.LastError, "timed out") {
+		t.Fatalf("stats %+v", st)
 	}
 }
