@@ -182,7 +182,7 @@ func New(opts Opts, log *slog.Logger) (*Publisher, error) {
 	p := &Publisher{
 		name:    o.Name,
 		topic:   o.Topic,
-		log:     log.With("component", "mqtt", "publisher", o.Name),
+		log:     log.With("component", "mqtt"),
 		enc:     encoderPool{layout: o.Layout, device: o.Thing, max: o.MaxPayload},
 		window:  make(chan struct{}, o.InFlight),
 		ack:     o.AckTimeout,
