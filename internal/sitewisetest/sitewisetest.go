@@ -11,6 +11,9 @@ package sitewisetest
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +26,9 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // Service rules the server enforces.
@@ -114,6 +120,9 @@ type Server struct {
 	ValueError func(alias string, v TQV) string
 	// SecurityToken, if set, must arrive as X-Amz-Security-Token.
 	SecurityToken string
+	// SecretKey, if set, is the client's secret access key: the server then
+	// recomputes the SigV4 signature and refuses a mismatch.
+	SecretKey string
 
 	mu         sync.Mutex
 	n          int
@@ -203,6 +212,13 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "InvalidRequestException", err.Error())
 		return
+	}
+	if s.SecretKey != "" {
+		if msg := verifySignature(r, body, s.SecretKey); msg != "" {
+			s.violate("request %d: %s", s.n, msg)
+			writeError(w, http.StatusForbidden, "InvalidSignatureException", msg)
+			return
+		}
 	}
 	var in struct {
 		Entries                      []Entry `json:"entries"`
@@ -336,6 +352,43 @@ func (s *Server) validate(es []Entry) string {
 				return fmt.Sprintf("entry %s: quality %q", e.EntryID, *q)
 			}
 		}
+	}
+	return ""
+}
+
+// verifySignature recomputes r's SigV4 signature over the headers it names
+// as signed and compares; "" means it matches.
+func verifySignature(r *http.Request, body []byte, secret string) string {
+	auth := r.Header.Get("Authorization")
+	fields := map[string]string{}
+	for _, part := range strings.Split(strings.TrimPrefix(auth, "AWS4-HMAC-SHA256 "), ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		fields[k] = v
+	}
+	scope := strings.Split(fields["Credential"], "/") // AKID/date/region/service/aws4_request
+	if len(scope) != 5 {
+		return fmt.Sprintf("credential scope %q", fields["Credential"])
+	}
+	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return fmt.Sprintf("X-Amz-Date: %v", err)
+	}
+	req, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	for _, h := range strings.Split(fields["SignedHeaders"], ";") {
+		switch h {
+		case "host", "content-length":
+		default:
+			req.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+		}
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), scope[3], scope[2], at); err != nil {
+		return fmt.Sprintf("re-sign: %v", err)
+	}
+	if got, want := auth, req.Header.Get("Authorization"); got != want {
+		return fmt.Sprintf("signature mismatch:\n got  %s\n want %s", got, want)
 	}
 	return ""
 }

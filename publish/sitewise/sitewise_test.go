@@ -77,6 +77,9 @@ func newPublisher(t *testing.T, srv *sitewisetest.Server, o Opts) *Publisher {
 		o.MaxBackoff = 5 * time.Millisecond
 	}
 	o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	if srv.SecretKey == "" {
+		srv.SecretKey = "SECRET"
+	}
 	p, err := New(t.Context(), &o)
 	if err != nil {
 		t.Fatal(err)
@@ -336,6 +339,22 @@ func TestRequestErrors(t *testing.T) {
 	}
 }
 
+// TestSignatureChecked: the server really verifies SigV4; a wrong secret
+// is refused (and, being a credentials problem, retried).
+func TestSignatureChecked(t *testing.T) {
+	srv := sitewisetest.New(t)
+	srv.SecretKey = "not-the-secret"
+	p := newPublisher(t, srv, Opts{MaxAttempts: 1})
+	b := readings(metricNames(1), 1, time.Now())
+	res := make([]publish.Result, 1)
+	if err := p.Send(t.Context(), b, res); err == nil || res[0].Status != publish.Retry {
+		t.Fatalf("err %v, result %v", err, res[0])
+	}
+	if v := srv.Violations(); len(v) != 1 || !strings.Contains(v[0], "signature mismatch") {
+		t.Fatalf("violations %v", v)
+	}
+}
+
 func TestNetworkError(t *testing.T) {
 	srv := sitewisetest.New(t)
 	p := newPublisher(t, srv, Opts{MaxAttempts: 1})
@@ -462,6 +481,7 @@ func TestGreengrassCredentials(t *testing.T) {
 	}
 	srv := sitewisetest.New(t)
 	srv.SecurityToken = "tes-session"
+	srv.SecretKey = "secret"
 	p, err := New(t.Context(), &Opts{Thing: "pi-01", Endpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
