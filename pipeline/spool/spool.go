@@ -31,6 +31,9 @@ var (
 	// ErrCursorName is returned by Cursor for a name that is not a safe file
 	// name.
 	ErrCursorName = errors.New("spool: invalid cursor name")
+	// ErrLocked is returned by Open when another process (or another Spool
+	// in this one) has the directory open.
+	ErrLocked = errors.New("spool: directory in use")
 )
 
 // maxRecord is the largest payload the format accepts (appending is further
@@ -152,6 +155,8 @@ type Spool struct {
 	buf            []byte
 	corrupt        map[corruptKey]struct{}
 
+	lock *os.File // holds the directory lock until Close
+
 	qmu   sync.Mutex
 	qfile *os.File
 	qsize int64
@@ -190,9 +195,27 @@ func Open(dir string, opts Opts, log *slog.Logger) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: open: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	if err := s.load(); err != nil {
+		lock.Close()
+		if s.active != nil {
+			s.active.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads the directory into a fresh Spool.
+func (s *Spool) load() error {
+	dir := s.dir
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("spool: open: %w", err)
+		return fmt.Errorf("spool: open: %w", err)
 	}
 	var bases []uint64
 	var maxAck uint64
@@ -210,7 +233,7 @@ func Open(dir string, opts Opts, log *slog.Logger) (*Spool, error) {
 	for i, base := range bases {
 		seg, err := s.statSegment(base, i == len(bases)-1)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.segs = append(s.segs, seg)
 		s.diskBytes += seg.size
@@ -218,14 +241,14 @@ func Open(dir string, opts Opts, log *slog.Logger) (*Spool, error) {
 	if len(s.segs) == 0 {
 		s.next = maxAck + 1
 		if err := s.createSegment(s.clk.Now()); err != nil {
-			return nil, fmt.Errorf("spool: open: %w", err)
+			return fmt.Errorf("spool: open: %w", err)
 		}
 	} else if err := s.openActive(maxAck); err != nil {
-		return nil, err
+		return err
 	}
 	s.syncedSeq = s.next - 1
 	s.expireLocked(s.clk.Now())
-	return s, nil
+	return nil
 }
 
 // statSegment reads a segment's size and header.
@@ -464,7 +487,7 @@ func (s *Spool) rollLocked(now time.Time) error {
 		s.st.syncs.Add(1)
 		s.dirty = false
 	}
-	s.syncedSeq = s.next - 1
+	s.syncedSeq, s.syncedEnd = s.next-1, s.end
 	if err := s.createSegment(now); err != nil {
 		return err
 	}
@@ -746,5 +769,6 @@ func (s *Spool) Close() error {
 		s.qfile = nil
 	}
 	s.qmu.Unlock()
+	errs = append(errs, s.lock.Close())
 	return errors.Join(errs...)
 }

@@ -576,3 +576,14 @@ func TestDatasyncClosedFile(t *testing.T) {
 		t.Fatalf("datasync on a closed file: %v, want os.ErrClosed", err)
 	}
 }
+
+func TestOpenLocksDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Opts{})
+	if _, err := Open(dir, Opts{}, nil); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	s.Close()
+	s = mustOpen(t, dir, Opts{}) // released by Close
+	s.Close()
+}

@@ -1,7 +1,10 @@
 package spool
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,4 +28,30 @@ func datasync(f *os.File) error {
 		return f.Sync()
 	}
 	return serr
+}
+
+// lockDir takes an exclusive lock on dir/LOCK, so two agents never write
+// one spool. The lock goes with the process, even on SIGKILL.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("spool: lock: %w", err)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: lock: %w", err)
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) { lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB) }); err != nil {
+		lerr = err
+	}
+	if lerr != nil {
+		f.Close()
+		if errors.Is(lerr, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("spool: lock: %w", lerr)
+	}
+	return f, nil
 }

@@ -2,7 +2,21 @@
 
 package spool
 
-import "os"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
 
 // datasync is fsync where fdatasync is not available.
 func datasync(f *os.File) error { return f.Sync() }
+
+// lockDir creates dir/LOCK; without flock it does not exclude other
+// processes.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("spool: lock: %w", err)
+	}
+	return f, nil
+}
