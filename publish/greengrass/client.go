@@ -52,7 +52,7 @@ type Client struct {
 	ready chan struct{} // closed while cur is usable
 	subs  map[*Subscription]struct{}
 
-	reconnected chan struct{} // poked after each reconnect (capacity 1)
+	notify map[chan struct{}]struct{} // Reconnected channels; guarded by mu
 
 	closed   chan struct{}
 	closeOne sync.Once
@@ -65,7 +65,7 @@ type Client struct {
 // rejected CONNECT returns ErrConnectRejected at once; later connection
 // losses are repaired in the background until Close.
 func Dial(ctx context.Context, o *Opts) (*Client, error) {
-	c := &Client{closed: make(chan struct{}), subs: make(map[*Subscription]struct{}), reconnected: make(chan struct{}, 1)}
+	c := &Client{closed: make(chan struct{}), subs: make(map[*Subscription]struct{}), notify: make(map[chan struct{}]struct{})}
 	if o != nil {
 		c.opts = *o
 	}
@@ -196,17 +196,39 @@ func (c *Client) reconnect() *conn {
 		for _, s := range subs {
 			s.activate(cn)
 		}
-		select {
-		case c.reconnected <- struct{}{}:
-		default:
+		c.mu.Lock()
+		for ch := range c.notify {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
+		c.mu.Unlock()
 		return cn
 	}
 }
 
-// Reconnected receives a value after a lost connection has been restored
-// (coalesced: one pending value at most). It is meant for one consumer.
-func (c *Client) Reconnected() <-chan struct{} { return c.reconnected }
+// Reconnected returns a new channel that receives a value each time a lost
+// connection has been restored (coalesced: at most one pending value).
+// Release it with StopReconnected.
+func (c *Client) Reconnected() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	c.notify[ch] = struct{}{}
+	c.mu.Unlock()
+	return ch
+}
+
+// StopReconnected releases a channel returned by Reconnected.
+func (c *Client) StopReconnected(ch <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.notify {
+		if k == ch {
+			delete(c.notify, k)
+		}
+	}
+}
 
 // conn waits for a usable connection.
 func (c *Client) conn(ctx context.Context) (*conn, error) {

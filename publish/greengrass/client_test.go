@@ -255,13 +255,18 @@ func TestReconnect(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	r1, r2 := c.Reconnected(), c.Reconnected() // e.g. two publishers' Ready
 	srv.DropAll()
 	publishEventually(t, c)
-	select {
-	case <-c.Reconnected():
-	case <-time.After(time.Second):
-		t.Fatal("Reconnected did not fire")
+	for _, r := range []<-chan struct{}{r1, r2} {
+		select {
+		case <-r:
+		case <-time.After(time.Second):
+			t.Fatal("Reconnected did not fire")
+		}
 	}
+	c.StopReconnected(r1)
+	c.StopReconnected(r2)
 	ps := srv.Publishes()
 	last := ps[len(ps)-1]
 	if last.Conn != 2 || last.Stream != 1 {

@@ -53,6 +53,7 @@ type Publisher struct {
 	topic  string
 	dest   string
 	encode Encoder
+	ready  <-chan struct{} // from c.Reconnected
 
 	mu   sync.Mutex // serializes Send (msgs)
 	msgs []Message
@@ -109,6 +110,9 @@ func NewPublisher(c *Client, o *PublisherOpts) (*Publisher, error) {
 	default:
 		return nil, fmt.Errorf("greengrass: destination %q: want %q or %q", p.dest, DestIoTCore, DestLocal)
 	}
+	if c != nil {
+		p.ready = c.Reconnected()
+	}
 	return p, nil
 }
 
@@ -143,10 +147,15 @@ func (p *Publisher) Topic() string { return p.topic }
 
 // Ready implements publish.Readier: it fires when the IPC connection comes
 // back, so the Runner retries at once instead of finishing its backoff.
-func (p *Publisher) Ready() <-chan struct{} { return p.c.Reconnected() }
+func (p *Publisher) Ready() <-chan struct{} { return p.ready }
 
 // Close implements publish.Publisher. It does not close the Client.
-func (p *Publisher) Close() error { return nil }
+func (p *Publisher) Close() error {
+	if p.c != nil {
+		p.c.StopReconnected(p.ready)
+	}
+	return nil
+}
 
 // Send implements publish.Publisher. The batch is encoded into messages of
 // at most MaxPayload bytes; each message's readings share its outcome. A
