@@ -76,8 +76,15 @@ func frameCRC(f []byte) uint32 {
 	return crc32.Update(c, castag, f[8:])
 }
 
-// frameLen returns the payload length a frame header claims.
-func frameLen(h []byte) int { return int(binary.LittleEndian.Uint32(h)) }
+// frameLen returns the payload length a frame header claims, clamped to
+// maxRecord+1 so a corrupt length cannot overflow an int on 32-bit ARM.
+func frameLen(h []byte) int {
+	n := binary.LittleEndian.Uint32(h)
+	if n > maxRecord {
+		return maxRecord + 1
+	}
+	return int(n)
+}
 
 // checkFrame validates a complete frame (header and payload).
 func checkFrame(f []byte) bool {

@@ -28,7 +28,7 @@ func newReader(f *os.File) *reader {
 // bytes returns the file bytes [off, off+n); the slice is valid until the
 // next call.
 func (r *reader) bytes(off int64, n int, limit int64) ([]byte, error) {
-	if off+int64(n) > limit {
+	if n < 0 || off+int64(n) > limit {
 		return nil, errShortRead
 	}
 	if off >= r.winOff && off+int64(n) <= r.winOff+int64(len(r.win)) {
