@@ -485,7 +485,7 @@ func TestWriterNumbersReadingsAcrossRestart(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		if ws := w.Stats(); ws.Batches != uint64(batches+1) || ws.Errors != 0 {
+		if ws := w.Stats(); ws.Batches != uint64(batches+1) || ws.Errors != 0 || ws.LastAppend.IsZero() {
 			t.Fatalf("writer stats %+v", ws)
 		}
 		return append(sent, extra)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/stirling-iot/stirling/pipeline"
 )
@@ -16,6 +17,7 @@ type Writer struct {
 	log *slog.Logger
 
 	batches, readings, errs, lastSeq atomic.Uint64
+	lastAppend                       atomic.Int64 // Unix nanoseconds on the spool's clock
 }
 
 // WriterStats are the writer's counters.
@@ -24,6 +26,9 @@ type WriterStats struct {
 	Readings uint64 // readings appended
 	Errors   uint64 // batches lost because encoding or appending failed
 	LastSeq  uint64 // newest pipeline.Reading.Seq assigned
+	// LastAppend is when a batch was last appended (the spool's clock);
+	// zero before the first.
+	LastAppend time.Time
 }
 
 // NewWriter returns a writer appending to s. log may be nil.
@@ -36,7 +41,11 @@ func NewWriter(s *Spool, log *slog.Logger) *Writer {
 
 // Stats returns the writer's counters.
 func (w *Writer) Stats() WriterStats {
-	return WriterStats{Batches: w.batches.Load(), Readings: w.readings.Load(), Errors: w.errs.Load(), LastSeq: w.lastSeq.Load()}
+	st := WriterStats{Batches: w.batches.Load(), Readings: w.readings.Load(), Errors: w.errs.Load(), LastSeq: w.lastSeq.Load()}
+	if ns := w.lastAppend.Load(); ns != 0 {
+		st.LastAppend = time.Unix(0, ns)
+	}
+	return st
 }
 
 // resume returns the last pipeline.Reading.Seq in the spool.
@@ -89,6 +98,7 @@ func (w *Writer) Run(ctx context.Context, in <-chan *pipeline.Batch) error {
 		w.lastSeq.Store(seq)
 		w.batches.Add(1)
 		w.readings.Add(uint64(len(b.Readings)))
+		w.lastAppend.Store(w.s.clk.Now().UnixNano())
 	}
 	for {
 		select {
