@@ -61,8 +61,16 @@ type Opts struct {
 	// MaxQuarantineBytes rotates quarantine.jsonl to quarantine.jsonl.1
 	// when it grows past this. Default 16 MiB.
 	MaxQuarantineBytes int64
+	// Cursors names every publisher's cursor. Open opens them all at once,
+	// so none can miss records because another cursor let a segment be
+	// deleted before it was opened, and removes the cursor files of other
+	// names (publishers no longer configured). If nil, only the cursors
+	// opened with Cursor hold back deletion: open them all before the first
+	// Append.
+	Cursors []string
 	// Clock times syncs, record timestamps and age retention. Default
-	// clock.Real.
+	// clock.Real. Keep it real even when the simulation runs in scaled
+	// time: the sync interval is about the disk.
 	Clock clock.Clock
 }
 
@@ -207,7 +215,38 @@ func Open(dir string, opts Opts, log *slog.Logger) (*Spool, error) {
 		}
 		return nil, err
 	}
+	if err := s.openCursors(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// openCursors opens Opts.Cursors and removes the files of other cursors.
+func (s *Spool) openCursors() error {
+	if s.opts.Cursors == nil {
+		return nil
+	}
+	for _, name := range s.opts.Cursors {
+		if _, err := s.Cursor(name); err != nil {
+			return err
+		}
+	}
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("spool: open: %w", err)
+	}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), curSuffix)
+		if !ok || s.cursors[name] != nil {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, e.Name())); err != nil {
+			return fmt.Errorf("spool: remove stale cursor: %w", err)
+		}
+		s.log.Info("spool: removed the cursor of a publisher no longer configured", "cursor", name)
+	}
+	return nil
 }
 
 // load reads the directory into a fresh Spool.

@@ -587,3 +587,30 @@ func TestOpenLocksDirectory(t *testing.T) {
 	s = mustOpen(t, dir, Opts{}) // released by Close
 	s.Close()
 }
+
+func TestOptsCursors(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Opts{SegmentBytes: 4 << 10, SyncInterval: -1, Cursors: []string{"mqtt", "old"}})
+	for i := uint64(1); i <= 50; i++ {
+		s.Append(payloadFor(i, 200))
+	}
+	s.Close()
+	// "sitewise" is new and opened by Open, so "mqtt" acking everything
+	// does not delete what "sitewise" has not read; "old" is removed.
+	s = mustOpen(t, dir, Opts{SegmentBytes: 4 << 10, SyncInterval: -1, Cursors: []string{"mqtt", "sitewise"}})
+	defer s.Close()
+	if _, err := os.Stat(filepath.Join(dir, "old"+curSuffix)); !os.IsNotExist(err) {
+		t.Fatalf("stale cursor file kept: %v", err)
+	}
+	m, _ := s.Cursor("mqtt")
+	readAll(t, m, 50)
+	m.Ack(50)
+	s.Sync()
+	sw, _ := s.Cursor("sitewise")
+	if r := readAll(t, sw, 50); r[0].Seq != 1 || len(r) != 50 {
+		t.Fatalf("sitewise got %d records from %d", len(r), r[0].Seq)
+	}
+	if st := s.Stats(); len(st.Cursors) != 2 {
+		t.Fatalf("cursors %+v", st.Cursors)
+	}
+}
