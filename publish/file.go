@@ -101,6 +101,8 @@ func (p *File) rotate() error {
 	return p.open()
 }
 
+var _ Publisher = (*File)(nil)
+
 // Name returns the publisher's name.
 func (p *File) Name() string { return p.opts.Name }
 

@@ -88,6 +88,8 @@ func NewStdout(w io.Writer, name string) *Stdout {
 	return &Stdout{name: name, w: w}
 }
 
+var _ Publisher = (*Stdout)(nil)
+
 // Name returns the publisher's name.
 func (s *Stdout) Name() string { return s.name }
 
