@@ -99,15 +99,21 @@ func Dial(ctx context.Context, o *Opts) (*Client, error) {
 	}
 	c.log = c.log.With("component", "greengrass")
 
+	c.ready = make(chan struct{})
 	cn, err := dialConn(ctx, c)
 	if err != nil {
 		c.stats.connectErrors.Add(1)
 		return nil, err
 	}
 	c.stats.connects.Add(1)
-	c.cur = cn
-	c.ready = make(chan struct{})
-	close(c.ready)
+	c.mu.Lock()
+	select {
+	case <-cn.done: // already lost: the supervisor reconnects
+	default:
+		c.cur = cn
+		close(c.ready)
+	}
+	c.mu.Unlock()
 	c.log.Info("IPC connected", "socket", c.opts.SocketPath)
 	c.wg.Add(1)
 	go c.supervise(cn)

@@ -419,15 +419,23 @@ func TestWatchConfiguration(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 
+	waitResubscribes := func(n uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); c.Stats().Resubscribes != n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("stats %+v, want %d resubscribes", c.Stats(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		waitSubs(1)
+	}
 	srv.DropAll()
-	waitSubs(0)
-	waitSubs(1) // re-subscribed after the reconnect
+	waitResubscribes(1) // re-subscribed after the reconnect
 	srv.SetConfig([]string{"stirling", "interval"}, "3s")
 	expect("3s")
 
 	srv.EndSubscriptions() // the nucleus ends the stream; the connection stays
-	waitSubs(0)
-	waitSubs(1)
+	waitResubscribes(2)
 	srv.SetConfig([]string{"stirling", "interval"}, "4s")
 	expect("4s")
 
@@ -446,6 +454,28 @@ func TestWatchConfiguration(t *testing.T) {
 	default:
 	}
 	noViolations(t, srv)
+}
+
+// TestWatchConfigurationStartsDisconnected: a watch started while the
+// nucleus is away waits for it instead of giving up.
+func TestWatchConfigurationStartsDisconnected(t *testing.T) {
+	srv := ipctest.New(t, token)
+	srv.SetConfig(nil, map[string]any{"interval": "1s"})
+	c := dial(t, srv)
+	srv.Stop()
+	applied := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go c.WatchConfiguration(ctx, nil, func(map[string]any) error { applied <- struct{}{}; return nil })
+	time.Sleep(100 * time.Millisecond)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-applied:
+	case <-time.After(10 * time.Second):
+		t.Fatal("configuration never applied after the nucleus came back")
+	}
 }
 
 func TestWatchConfigurationMissingKey(t *testing.T) {

@@ -3,6 +3,7 @@ package greengrass
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -21,8 +22,9 @@ const ConfigDebounce = 250 * time.Millisecond
 // must validate the whole configuration the same way the YAML file is
 // validated and return an error if it is invalid; an invalid configuration
 // is logged with that error, counted in Stats().ConfigRejected and not
-// applied. The first fetch failing (for example ResourceNotFoundError when
-// the deployment has no such key) is returned as an error.
+// applied. Transient failures (a lost connection, a timeout, ServiceError)
+// are retried with backoff; a permanent one (for example
+// ResourceNotFoundError when the deployment has no such key) is returned.
 func (c *Client) WatchConfiguration(ctx context.Context, keyPath []string, apply func(map[string]any) error) error {
 	dirty := make(chan struct{}, 1)
 	poke := func() {
@@ -31,7 +33,12 @@ func (c *Client) WatchConfiguration(ctx context.Context, keyPath []string, apply
 		default:
 		}
 	}
-	sub, err := c.SubscribeToConfigurationUpdate(ctx, keyPath, func(ConfigurationUpdate) { poke() }, poke)
+	var sub *Subscription
+	err := c.retryTransient(ctx, func() error {
+		var err error
+		sub, err = c.SubscribeToConfigurationUpdate(ctx, keyPath, func(ConfigurationUpdate) { poke() }, poke)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -61,7 +68,7 @@ func (c *Client) WatchConfiguration(ctx context.Context, keyPath []string, apply
 		c.log.Info("configuration applied", "keyPath", keyPath)
 		return nil
 	}
-	if err := fetch(); err != nil {
+	if err := c.retryTransient(ctx, fetch); err != nil {
 		return err
 	}
 	delay := ConfigDebounce
@@ -92,4 +99,43 @@ func (c *Client) WatchConfiguration(ctx context.Context, keyPath []string, apply
 		}
 		delay = ConfigDebounce
 	}
+}
+
+// retryTransient runs f until it succeeds, fails permanently or ctx ends,
+// waiting with the reconnect backoff between transient failures.
+func (c *Client) retryTransient(ctx context.Context, f func() error) error {
+	backoff := c.opts.MinBackoff
+	for {
+		err := f()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		c.log.Warn("configuration watch: transient failure; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closed:
+			return ErrClosed
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, c.opts.MaxBackoff)
+	}
+}
+
+// transient reports whether err may go away by itself.
+func transient(err error) bool {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e.Retryable()
+	case errors.Is(err, ErrClosed):
+		return false
+	case errors.Is(err, ErrDisconnected), errors.Is(err, ErrProtocol), errors.Is(err, ErrFrame),
+		errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	return false
 }
