@@ -1,0 +1,376 @@
+package agent
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// undeliverable is a file publisher that can never write: /dev/full
+// answers every write with ENOSPC, so the runner retries and everything
+// stays in the spool.
+func undeliverable() map[string]any {
+	return map[string]any{"type": "file", "path": "/dev/full"}
+}
+
+// TestCrashLoop: SIGKILL the agent at random points, restart it on the same
+// spool and output file, several times. Every reading ever spooled reaches
+// the file publisher (seq contiguous from 1, no gap), and readings appear
+// twice only right after a restart, as whole batches the publisher had
+// written but whose acknowledgement was not yet persisted.
+func TestCrashLoop(t *testing.T) {
+	t.Parallel()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dir := t.TempDir()
+	const speedup = 100
+	c := baseConfig(dir, speedup)
+	cfg := c.write(t, dir)
+	out := filepath.Join(dir, "out.jsonl")
+
+	const kills = 4
+	var cuts []int64 // file size at each kill: where each restart's output begins
+	for i := 0; i < kills; i++ {
+		p := start(t, cfg, startOpts{})
+		p.waitReady(15 * time.Second)
+		before := fileSize(out)
+		poll(t, 20*time.Second, "new readings after a restart", func() (bool, string) {
+			n := fileSize(out)
+			return n > before, fmt.Sprintf("%d bytes", n)
+		})
+		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
+		p.kill()
+		cuts = append(cuts, fileSize(out))
+	}
+
+	// The last run drains the spool and stops cleanly.
+	p := start(t, cfg, startOpts{})
+	p.waitReady(15 * time.Second)
+	poll(t, 20*time.Second, "the file publisher caught up", func() (bool, string) {
+		st, err := p.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, pub := range st.Publishers {
+			if pub.Delivered > 0 && pub.LagRecords == 0 {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", st.Publishers)
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("final run: exit code %d after SIGTERM", code)
+	}
+	m := regexp.MustCompile(`msg="spool synced".* last_seq=(\d+)`).FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		t.Fatalf("no \"spool synced ... last_seq=N\" line")
+	}
+	lastSeq, _ := strconv.ParseUint(m[1], 10, 64)
+
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Split the output at the kills.
+	var parts [][]record
+	prev := int64(0)
+	torn := 0
+	for _, cut := range append(cuts, int64(len(b))) {
+		recs, n := parseRecords(b[prev:cut])
+		torn += n
+		parts = append(parts, recs)
+		prev = cut
+	}
+	if torn > kills {
+		t.Errorf("%d torn lines; at most one per kill (%d) is possible", torn, kills)
+	}
+
+	// No gap: every seq from 1 to the last spooled one is in the file.
+	seen := map[uint64]int{}
+	var total int
+	for _, part := range parts {
+		for _, r := range part {
+			seen[r.Seq]++
+			total++
+		}
+	}
+	var missing []uint64
+	for s := uint64(1); s <= lastSeq; s++ {
+		if seen[s] == 0 {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%d of %d readings lost (first missing seq %d)", len(missing), lastSeq, missing[0])
+	}
+	for s := range seen {
+		if s > lastSeq {
+			t.Errorf("seq %d in the file is beyond the spool's last seq %d", s, lastSeq)
+			break
+		}
+	}
+
+	// Duplicates: only at the start of a restart's output, as whole
+	// batches the previous runs had already written, and few.
+	var maxSeen uint64
+	for _, r := range parts[0] {
+		maxSeen = max(maxSeen, r.Seq)
+	}
+	dupTotal := 0
+	for k, part := range parts[1:] {
+		i := 0
+		dupBatches := map[uint64]bool{}
+		for i < len(part) && part[i].Seq <= maxSeen {
+			dupBatches[part[i].Batch] = true
+			i++
+		}
+		for _, r := range part[i:] {
+			if seen[r.Seq] > 1 && r.Seq <= maxSeen {
+				t.Errorf("restart %d: seq %d (batch %d) duplicated outside the restart's first batches", k+1, r.Seq, r.Batch)
+				break
+			}
+		}
+		if i > 0 && part[0].Seq != seqStartOfBatch(parts, part[0].Batch) {
+			t.Errorf("restart %d: redelivery starts mid-batch at seq %d (batch %d)", k+1, part[0].Seq, part[0].Batch)
+		}
+		// Each run's spool syncs the publisher's cursor once per
+		// sync_interval (1 s of sensor time, one window's batch), so
+		// at most the batch in flight and the batches acknowledged
+		// since the last cursor sync come again.
+		if len(dupBatches) > 3 {
+			t.Errorf("restart %d: %d batches delivered again; want at most 3 (in flight + one sync interval)", k+1, len(dupBatches))
+		}
+		t.Logf("restart %d: %d readings (%d batches) delivered again", k+1, i, len(dupBatches))
+		dupTotal += i
+		for _, r := range part {
+			maxSeen = max(maxSeen, r.Seq)
+		}
+	}
+	t.Logf("%d readings spooled over %d runs (%d SIGKILLs); %d lines in the file, %d duplicates, %d torn lines",
+		lastSeq, kills+1, kills, total, dupTotal, torn)
+	if lastSeq < 500 {
+		t.Errorf("only %d readings in %d runs; the test did not exercise much", lastSeq, kills+1)
+	}
+}
+
+// seqStartOfBatch is the smallest seq of a batch anywhere in the output.
+func seqStartOfBatch(parts [][]record, batch uint64) uint64 {
+	lo := uint64(0)
+	for _, part := range parts {
+		for _, r := range part {
+			if r.Batch == batch && (lo == 0 || r.Seq < lo) {
+				lo = r.Seq
+			}
+		}
+	}
+	return lo
+}
+
+// TestSpoolFull: with a publisher that cannot deliver and a small spool,
+// the oldest segments are dropped, the drop is counted on /metrics and
+// logged as a warning, and the agent keeps running and spooling.
+func TestSpoolFull(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := baseConfig(dir, 2000)
+	c.set("spool.max_bytes", "1MiB")
+	c.set("spool.segment_bytes", "64KiB")
+	c["publishers"] = []any{undeliverable()}
+	p := start(t, c.write(t, dir), startOpts{})
+	p.waitReady(15 * time.Second)
+
+	var dropped float64
+	poll(t, 60*time.Second, "stirling_spool_dropped_full_total > 0", func() (bool, string) {
+		m, _, err := p.metrics()
+		if err != nil {
+			return false, err.Error()
+		}
+		dropped = m["stirling_spool_dropped_full_total"]
+		return dropped > 0, fmt.Sprintf("dropped %v, disk %v bytes", dropped, m["stirling_spool_disk_bytes"])
+	})
+	p.stderr.wait(t, regexp.MustCompile(`level=WARN[^\n]*dropped oldest segment[^\n]*reason=full`), 5*time.Second)
+
+	// Still running, still spooling, healthy, and the spool stays bounded.
+	m1, _, err := p.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 20*time.Second, "more records appended after the drop", func() (bool, string) {
+		m2, _, err := p.metrics()
+		if err != nil {
+			return false, err.Error()
+		}
+		a1, a2 := m1["stirling_spool_records_appended_total"], m2["stirling_spool_records_appended_total"]
+		return a2 > a1, fmt.Sprintf("appended %v -> %v", a1, a2)
+	})
+	code, body, err := p.get("/healthz")
+	if err != nil || code != 200 {
+		t.Errorf("/healthz: %d %q %v; want 200", code, body, err)
+	}
+	m2, _, err := p.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if disk, limit := m2["stirling_spool_disk_bytes"], float64(1<<20); disk > limit+64<<10 {
+		t.Errorf("spool holds %v bytes; limit 1 MiB (+ one 64 KiB segment)", disk)
+	}
+	st, err := p.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Spool.DroppedRecords == 0 {
+		t.Errorf("/api/status spool.dropped_records = 0 after a drop")
+	}
+	t.Logf("dropped %v records; spool %v bytes on disk", m2["stirling_spool_dropped_full_total"], m2["stirling_spool_disk_bytes"])
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM; want 0", code)
+	}
+}
+
+// TestCorruptSegment: one flipped byte in a spool segment costs the record
+// it lands in, no more: the record is skipped and counted, and every other
+// spooled reading is delivered after the restart.
+func TestCorruptSegment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := baseConfig(dir, 100)
+	c["publishers"] = []any{undeliverable()}
+	cfg := c.write(t, dir)
+
+	// Run 1 spools without delivering.
+	p := start(t, cfg, startOpts{})
+	p.waitReady(15 * time.Second)
+	poll(t, 30*time.Second, "enough records in the spool", func() (bool, string) {
+		m, _, err := p.metrics()
+		if err != nil {
+			return false, err.Error()
+		}
+		n := m["stirling_spool_records_appended_total"]
+		return n >= 40, fmt.Sprintf("%v records", n)
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("run 1: exit code %d after SIGTERM", code)
+	}
+	m := regexp.MustCompile(`msg="spool synced".* last_seq=(\d+)`).FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		t.Fatal("no \"spool synced ... last_seq=N\" line")
+	}
+	lastSeq, _ := strconv.ParseUint(m[1], 10, 64)
+
+	// Flip one byte in the middle of the oldest segment.
+	segs, _ := filepath.Glob(filepath.Join(dir, "spool", "*.seg"))
+	if len(segs) == 0 {
+		t.Fatal("no *.seg file in the spool directory")
+	}
+	slices.Sort(segs)
+	seg := segs[0]
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 4096 {
+		t.Fatalf("segment %s has only %d bytes", seg, len(data))
+	}
+	off := len(data) / 2
+	data[off] ^= 0x5a
+	if err := os.WriteFile(seg, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("flipped byte %d of %s (%d bytes); %d readings spooled", off, filepath.Base(seg), len(data), lastSeq)
+
+	// Run 2 delivers to a real file: the same publisher name, so its
+	// cursor (nothing acknowledged) applies.
+	out := filepath.Join(dir, "out.jsonl")
+	c["publishers"] = []any{map[string]any{"type": "file", "path": out, "rotate_bytes": "1GiB"}}
+	c.write(t, dir)
+	p2 := start(t, cfg, startOpts{})
+	p2.waitReady(15 * time.Second)
+	poll(t, 30*time.Second, "readings after the corrupt record delivered", func() (bool, string) {
+		recs, _ := readRecords(t, out)
+		var hi uint64
+		for _, r := range recs {
+			hi = max(hi, r.Seq)
+		}
+		return hi >= lastSeq, fmt.Sprintf("up to seq %d of %d", hi, lastSeq)
+	})
+	var skipped float64
+	poll(t, 10*time.Second, "the corrupt record counted on /metrics", func() (bool, string) {
+		m, _, err := p2.metrics()
+		if err != nil {
+			return false, err.Error()
+		}
+		skipped = m["stirling_spool_corrupt_skipped_total"]
+		return skipped > 0, fmt.Sprintf("corrupt_skipped %v", skipped)
+	})
+	st, err := p2.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Spool.CorruptSkipped == 0 {
+		t.Errorf("/api/status spool.corrupt_skipped = 0")
+	}
+	logs := p2.stderr.String()
+	if !regexp.MustCompile(`(?i)level=(WARN|ERROR)[^\n]*corrupt`).MatchString(logs) {
+		t.Errorf("no warning about the corrupt record in the log")
+	}
+	p2.signal(syscall.SIGTERM)
+	if code := p2.wait(10 * time.Second); code != 0 {
+		t.Errorf("run 2: exit code %d after SIGTERM", code)
+	}
+
+	// Exactly the readings of the damaged record(s) are missing.
+	recs, _ := readRecords(t, out)
+	seen := map[uint64]bool{}
+	perBatch := map[uint64]int{}
+	for _, r := range recs {
+		seen[r.Seq] = true
+		perBatch[r.Batch]++
+	}
+	var missing []uint64
+	for s := uint64(1); s <= lastSeq; s++ {
+		if !seen[s] {
+			missing = append(missing, s)
+		}
+	}
+	biggest := 0
+	for _, n := range perBatch {
+		biggest = max(biggest, n)
+	}
+	t.Logf("skipped %v corrupt region(s); %d of %d readings missing (%v...)", skipped, len(missing), lastSeq, head(missing, 5))
+	if len(missing) == 0 {
+		t.Errorf("no reading missing although a record was damaged")
+	}
+	if len(missing) > 2*biggest {
+		t.Errorf("%d readings missing; one damaged byte should cost at most two records (%d readings)", len(missing), 2*biggest)
+	}
+	if len(missing) > 0 && missing[len(missing)-1]-missing[0]+1 != uint64(len(missing)) {
+		t.Errorf("missing readings are not one contiguous run: %v", head(missing, 20))
+	}
+}
+
+func head(s []uint64, n int) string {
+	var b strings.Builder
+	for i, v := range s {
+		if i == n {
+			b.WriteString(" ...")
+			break
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.FormatUint(v, 10))
+	}
+	return b.String()
+}
