@@ -20,6 +20,7 @@ import (
 	"github.com/stirling-iot/stirling/calibrate"
 	"github.com/stirling-iot/stirling/configs"
 	"github.com/stirling-iot/stirling/internal/logging"
+	"github.com/stirling-iot/stirling/internal/perm"
 	"github.com/stirling-iot/stirling/sensors"
 	"github.com/stirling-iot/stirling/sensors/mlx90640"
 	"github.com/stirling-iot/stirling/sensors/sim/camera"
@@ -285,6 +286,11 @@ func openFrameSource(ctx context.Context, e *env, f calibrateFlags, initial sens
 
 	if _, err := host.Init(); err != nil {
 		return nil, initial, nop, fmt.Errorf("calibrate: no agent at %s, and periph init failed: %w", f.agent, err)
+	}
+	if _, err := strconv.Atoi(f.i2cBus); err == nil {
+		if perr := (perm.Checker{}).Check("/dev/i2c-" + f.i2cBus); perr != nil {
+			return nil, initial, nop, fmt.Errorf("calibrate: no agent at %s, and the camera's bus is not accessible: %w", f.agent, perr)
+		}
 	}
 	bus, err := i2creg.Open(f.i2cBus)
 	if err != nil {
