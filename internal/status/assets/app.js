@@ -26,7 +26,7 @@
   function onStatus(st) {
     page.statusEvents++;
     const now = Date.parse(st.time) || Date.now();
-    pill($("engine"), "engine: " + (st.engine_state || "?"), st.engine_state === "running" ? "ok" : st.engine_state === "stalled" ? "bad" : "warn");
+    pill($("engine"), "engine: " + (st.engine_state || "?"), { running: "ok", stalled: "bad", flame_out: "bad" }[st.engine_state] || "warn");
     pill($("health"), st.health.ok ? "healthy" : "unhealthy", st.health.ok ? "ok" : "bad");
     $("health").title = st.health.reason;
     $("clock").textContent = new Date(now).toISOString().replace("T", " ").slice(0, 19) + " UTC";
