@@ -82,13 +82,15 @@ func TestSimFaults(t *testing.T) {
 	if len(recs) == 0 {
 		t.Fatal("no readings")
 	}
-	var t0 time.Time
 	type sample struct {
-		at      time.Duration
+		at      time.Duration // sensor time after the first reading
 		metric  string
 		quality string
 	}
-	var samples []sample
+	var (
+		t0    time.Time
+		times []time.Time
+	)
 	for _, r := range recs {
 		ts, err := time.Parse(time.RFC3339Nano, r.Time)
 		if err != nil {
@@ -97,10 +99,11 @@ func TestSimFaults(t *testing.T) {
 		if t0.IsZero() || ts.Before(t0) {
 			t0 = ts
 		}
-		samples = append(samples, sample{metric: r.Metric, quality: r.Quality, at: ts.Sub(time.Time{})})
+		times = append(times, ts)
 	}
-	for i := range samples {
-		samples[i].at -= t0.Sub(time.Time{})
+	samples := make([]sample, len(recs))
+	for i, r := range recs {
+		samples[i] = sample{at: times[i].Sub(t0), metric: r.Metric, quality: r.Quality}
 	}
 	sort.Slice(samples, func(i, j int) bool { return samples[i].at < samples[j].at })
 
