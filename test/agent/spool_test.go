@@ -130,8 +130,11 @@ func TestCrashLoop(t *testing.T) {
 		// sync_interval (1 s of sensor time, one window's batch), so
 		// at most the batch in flight and the batches acknowledged
 		// since the last cursor sync come again.
-		if k+1 == len(parts)-1 && len(dupBatches) > 0 {
-			t.Errorf("run B after a clean stop: %d batches delivered again; want none", len(dupBatches))
+		// After a clean stop only the batch in flight at the signal can
+		// come again: the runner drops the result of a Send that the
+		// shutdown interrupted, even a successful one.
+		if k+1 == len(parts)-1 && len(dupBatches) > 1 {
+			t.Errorf("run B after a clean stop: %d batches delivered again; want at most the one in flight", len(dupBatches))
 		}
 		if len(dupBatches) > 3 {
 			t.Errorf("restart %d: %d batches delivered again; want at most 3 (in flight + one sync interval)", k+1, len(dupBatches))
