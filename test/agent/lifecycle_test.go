@@ -161,27 +161,37 @@ func TestSIGTERM(t *testing.T) {
 // and the other publishers still deliver.
 func TestNoGreengrassSocket(t *testing.T) {
 	t.Parallel()
+	const (
+		unset   = `not running under Greengrass (no IPC socket in the environment): using the config file`
+		missing = `Greengrass IPC socket is missing: using the config file`
+	)
+	noSocket := []string{"AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT=/nonexistent/ipc.socket", "SVCUID=test"}
 	cases := []struct {
 		name string
 		env  []string
+		gg   bool // a greengrass publisher in the config
 		want string
 	}{
-		{"variable unset", nil, `not running under Greengrass (no IPC socket in the environment): using the config file`},
-		{"socket missing", []string{"AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT=/nonexistent/ipc.socket", "SVCUID=test"},
-			`Greengrass IPC socket is missing: using the config file`},
+		{"variable unset, greengrass publisher", nil, true, unset},
+		{"socket missing, greengrass publisher", noSocket, true, missing},
+		{"socket missing, file publisher only", noSocket, false, missing},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			c := baseConfig(dir, 50)
-			c["publishers"] = []any{
-				map[string]any{"type": "greengrass", "topic": "stirling/{thing}/telemetry"},
-				map[string]any{"type": "file", "path": filepath.Join(dir, "out.jsonl")},
+			if tc.gg {
+				c["publishers"] = []any{
+					map[string]any{"type": "greengrass", "topic": "stirling/{thing}/telemetry"},
+					map[string]any{"type": "file", "path": filepath.Join(dir, "out.jsonl")},
+				}
 			}
 			p := start(t, c.write(t, dir), startOpts{env: tc.env})
 			p.stderr.wait(t, regexp.MustCompile(regexp.QuoteMeta(tc.want)), 10*time.Second)
-			p.stderr.wait(t, regexp.MustCompile(`greengrass publisher disabled`), 10*time.Second)
+			if tc.gg {
+				p.stderr.wait(t, regexp.MustCompile(`level=ERROR[^\n]*greengrass publisher disabled: not running under Greengrass`), 10*time.Second)
+			}
 			p.waitReady(10 * time.Second)
 			out := filepath.Join(dir, "out.jsonl")
 			poll(t, 20*time.Second, "readings in the file publisher", func() (bool, string) {
@@ -191,6 +201,9 @@ func TestNoGreengrassSocket(t *testing.T) {
 			p.signal(syscall.SIGTERM)
 			if code := p.wait(10 * time.Second); code != 0 {
 				t.Errorf("exit code %d after SIGTERM; want 0", code)
+			}
+			if !tc.gg && strings.Contains(p.stderr.String(), "greengrass publisher disabled") {
+				t.Errorf("greengrass publisher reported disabled although none is configured")
 			}
 		})
 	}
