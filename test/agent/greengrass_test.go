@@ -1,0 +1,112 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stirling-iot/stirling/internal/ipctest"
+)
+
+// TestGreengrassComponent runs the agent the way the recipe's Run step does
+// (`run --config greengrass:configuration`, with the nucleus's environment)
+// against a local IPC server that speaks the nucleus's protocol: the
+// configuration comes over IPC, the agent reports RUNNING, readings are
+// published to IoT Core on the thing's topic, a valid deployment change
+// restarts the stages in process, an invalid one is refused while the agent
+// keeps running, and SIGTERM still exits 0.
+func TestGreengrassComponent(t *testing.T) {
+	t.Parallel()
+	const token = "svcuid-test-token"
+	nucleus := ipctest.New(t, token)
+	dir := t.TempDir()
+	c := baseConfig(dir, 50)
+	delete(c, "rois_file")
+	c.set("device.thing_name", "")
+	c["publishers"] = []any{map[string]any{"type": "greengrass", "topic": "dt/stirling/{thing}/telemetry", "destination": "iotcore"}}
+	// What GetConfiguration returns: JSON, as the nucleus stores it.
+	b, err := json.Marshal(map[string]any(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["rois"] = map[string]any{
+		"hot_cylinder":  map[string]any{"x": 4, "y": 6, "w": 8, "h": 8},
+		"cold_cylinder": map[string]any{"x": 20, "y": 6, "w": 8, "h": 8},
+		"flame":         map[string]any{"x": 5, "y": 16, "w": 6, "h": 6},
+	}
+	doc["accessControl"] = map[string]any{"aws.greengrass.ipc.mqttproxy": map[string]any{}}
+	nucleus.SetConfig(nil, doc)
+
+	// A config file that must NOT be used.
+	decoy := filepath.Join(dir, "agent.yaml")
+	p := start(t, decoy, startOpts{
+		args: []string{"--config", "greengrass:configuration"},
+		env: []string{
+			"AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT=" + nucleus.Path,
+			"SVCUID=" + token,
+			"AWS_IOT_THING_NAME=pi-test",
+			"AWS_REGION=eu-west-1",
+		},
+	})
+	p.stderr.wait(t, regexp.MustCompile(`configuration read from Greengrass IPC`), 15*time.Second)
+	p.waitReady(15 * time.Second)
+	poll(t, 20*time.Second, "readings published to IoT Core", func() (bool, string) {
+		pubs := nucleus.Publishes()
+		return len(pubs) >= 3, fmt.Sprintf("%d publishes", len(pubs))
+	})
+	for _, pub := range nucleus.Publishes() {
+		if pub.Op != "PublishToIoTCore" || pub.Topic != "dt/stirling/pi-test/telemetry" || pub.QoS != "1" {
+			t.Errorf("publish %s to %q QoS %s; want PublishToIoTCore to dt/stirling/pi-test/telemetry QoS 1", pub.Op, pub.Topic, pub.QoS)
+			break
+		}
+		if !json.Valid(pub.Payload) {
+			t.Errorf("payload is not JSON: %.200q", pub.Payload)
+			break
+		}
+	}
+	if !slices.Contains(nucleus.States(), "RUNNING") {
+		t.Errorf("the agent never reported RUNNING; states %v", nucleus.States())
+	}
+
+	// A valid deployment change: the stages restart with it.
+	nucleus.SetConfig([]string{"pipeline", "window"}, "2s")
+	p.stderr.wait(t, regexp.MustCompile(`configuration changed: restarting the agent's stages`), 15*time.Second)
+	before := len(nucleus.Publishes())
+	poll(t, 20*time.Second, "publishing again after the restart", func() (bool, string) {
+		n := len(nucleus.Publishes())
+		return n > before, fmt.Sprintf("%d publishes (had %d)", n, before)
+	})
+
+	// An invalid one is refused with the key, and the agent keeps going.
+	nucleus.SetConfig([]string{"pipeline", "windw"}, "3s")
+	m := p.stderr.wait(t, regexp.MustCompile(`deployment configuration rejected: keeping the running one[^\n]*`), 15*time.Second)
+	if !strings.Contains(m[0], "pipeline.windw") {
+		t.Errorf("rejection does not name the key pipeline.windw: %s", m[0])
+	}
+	before = len(nucleus.Publishes())
+	poll(t, 20*time.Second, "still publishing after a refused change", func() (bool, string) {
+		n := len(nucleus.Publishes())
+		return n > before, fmt.Sprintf("%d publishes (had %d)", n, before)
+	})
+
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM; want 0", code)
+	}
+	if v := nucleus.Violations(); len(v) > 0 {
+		t.Errorf("IPC protocol violations: %v", v)
+	}
+	if strings.Contains(p.stderr.String(), decoy) {
+		t.Errorf("the agent mentions the config file although the configuration came over IPC")
+	}
+}
