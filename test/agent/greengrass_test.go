@@ -3,6 +3,8 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/stirling-iot/stirling/internal/ipctest"
 )
@@ -108,5 +112,75 @@ func TestGreengrassComponent(t *testing.T) {
 	}
 	if strings.Contains(p.stderr.String(), decoy) {
 		t.Errorf("the agent mentions the config file although the configuration came over IPC")
+	}
+}
+
+// TestRecipeDefaultConfiguration: the configuration `stirling recipe`
+// renders into the recipe is what the agent gets over IPC on every device
+// of the fleet. With the simulator swapped in (as a deployment's MERGE
+// would) it must run, and publish on the device's own thing name: the one
+// Greengrass sets in AWS_IOT_THING_NAME and the recipe's accessControl
+// grants ({iot:thingName}).
+func TestRecipeDefaultConfiguration(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	recipePath := filepath.Join(dir, "recipe.yaml")
+	out, err := exec.Command(stirlingBin, "recipe", "--artifacts", "s3://stirling-test-bucket", "--version", "1.0.0", "-o", recipePath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("stirling recipe: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(recipePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		ComponentConfiguration struct {
+			DefaultConfiguration map[string]any `yaml:"DefaultConfiguration"`
+		} `yaml:"ComponentConfiguration"`
+	}
+	if err := yaml.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(r.ComponentConfiguration.DefaultConfiguration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if tn, _ := doc["device"].(map[string]any)["thing_name"].(string); tn != "" {
+		t.Errorf("the recipe's DefaultConfiguration pins device.thing_name to %q; every device would publish as that thing (want empty: AWS_IOT_THING_NAME)", tn)
+	}
+	// The deployment's MERGE for a machine without a Pi's sensors.
+	sensors := doc["sensors"].(map[string]any)
+	sensors["bus"] = "sim"
+	sensors["sim"].(map[string]any)["speedup"] = 50
+	doc["spool"].(map[string]any)["dir"] = filepath.Join(dir, "spool")
+	doc["http"].(map[string]any)["listen"] = "127.0.0.1:0"
+	doc["rois_file"] = filepath.Join(dir, "rois.yaml")
+
+	const token = "svcuid-recipe"
+	nucleus := ipctest.New(t, token)
+	nucleus.SetConfig(nil, doc)
+	p := start(t, filepath.Join(dir, "unused.yaml"), startOpts{
+		args: []string{"--config", "greengrass:configuration"},
+		env: []string{
+			"AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT=" + nucleus.Path,
+			"SVCUID=" + token,
+			"AWS_IOT_THING_NAME=pi-fleet-7",
+			"AWS_REGION=eu-west-1",
+		},
+	})
+	p.stderr.wait(t, regexp.MustCompile(`configuration read from Greengrass IPC`), 15*time.Second)
+	poll(t, 20*time.Second, "a publish to IoT Core", func() (bool, string) {
+		return len(nucleus.Publishes()) > 0, "none yet"
+	})
+	if got := nucleus.Publishes()[0].Topic; got != "dt/stirling/pi-fleet-7/telemetry" {
+		t.Errorf("published to %q; want dt/stirling/pi-fleet-7/telemetry (the device's thing name)", got)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM; want 0", code)
 	}
 }
