@@ -115,6 +115,11 @@ func findLine(chipSel, lineSel string, log *slog.Logger) (string, int, error) {
 		}
 	}
 	if len(gpioioctl.Chips) == 0 {
+		if strings.HasPrefix(chipSel, "gpiochip") && numErr == nil {
+			// periph found nothing (e.g. its driver was skipped); try the node.
+			log.Warn("periph found no gpio chip; opening the device directly", "chip", chipSel)
+			return "/dev/" + chipSel, num, nil
+		}
 		return "", 0, fmt.Errorf("%w: no GPIO chip could be opened (is the user in group gpio?)", ErrNotFound)
 	}
 	return "", 0, fmt.Errorf("%w: chip %q line %q", ErrNotFound, chipSel, lineSel)

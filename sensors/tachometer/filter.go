@@ -41,6 +41,7 @@ type filter struct {
 	average    int
 	stallMin   time.Duration
 	idle       time.Duration
+	marks      float64 // marks per revolution
 
 	// sequence numbers
 	lastSeq uint64
@@ -84,8 +85,9 @@ func newFilter(t *Tach, start time.Time, speeds chan<- sensors.Speed, events cha
 		markRising: o.MarkEdge == Rising,
 		markOnly:   t.markOnly,
 		glitchMin:  o.GlitchMin,
-		lockout:    lockout(o.MaxRPM),
-		maxPeriod:  time.Duration(60e9 / o.MinRPM),
+		lockout:    lockout(o.MaxRPM, o.MarksPerRev),
+		maxPeriod:  lockout(o.MinRPM, o.MarksPerRev),
+		marks:      float64(o.MarksPerRev),
 		window:     o.Window,
 		average:    o.Average,
 		stallMin:   o.StallTimeout,
@@ -250,7 +252,7 @@ func (f *filter) emitSpeed(m mark) {
 		k++
 		span = s
 	}
-	rpm := 60e9 * float64(k) / float64(span)
+	rpm := 60e9 * float64(k) / float64(span) / f.marks
 	f.lastRPM = rpm
 	f.send(sensors.Speed{Time: m.wall, RPM: rpm, Precise: m.precise})
 	if !f.running {

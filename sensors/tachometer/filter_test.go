@@ -154,6 +154,17 @@ func TestFilterStall(t *testing.T) {
 	}
 }
 
+func TestFilterMarksPerRev(t *testing.T) {
+	// Four marks per revolution at 750 RPM look like one mark at 3000.
+	w := wheel{rpm: 3000, widthDeg: 10, jitter: 5 * time.Microsecond}
+	o := DefaultOpts()
+	o.MarksPerRev = 4
+	_, ss, _ := runFilter(t, &o, false, w.edges(time.Second, 100))
+	if len(ss) < 90 || worstError(ss, 750) > 0.001 {
+		t.Errorf("%d speeds, worst error %g at 4 marks per revolution", len(ss), worstError(ss, 750))
+	}
+}
+
 func TestFilterIdleZeros(t *testing.T) {
 	o := DefaultOpts()
 	o.IdleInterval = time.Second
@@ -190,6 +201,7 @@ func TestOptsValidate(t *testing.T) {
 		{"glitch_min", func(o *Opts) { o.GlitchMin = 10 * time.Millisecond }, "glitch_min"},
 		{"average", func(o *Opts) { o.Average = 1000 }, "average"},
 		{"mark_edge", func(o *Opts) { o.MarkEdge = 7 }, "mark_edge"},
+		{"marks_per_rev", func(o *Opts) { o.MarksPerRev = -2 }, "marks_per_rev"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

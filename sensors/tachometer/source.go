@@ -77,14 +77,15 @@ const (
 	BiasAsIs // leave the line's bias unchanged
 )
 
-// ParseBias parses "pull_up", "pull_down", "disabled" or "as_is".
+// ParseBias parses "pull_up", "pull_down", "disabled" (or "disable") or
+// "as_is".
 func ParseBias(s string) (Bias, error) {
 	switch s {
 	case "pull_up", "":
 		return PullUp, nil
 	case "pull_down":
 		return PullDown, nil
-	case "disabled":
+	case "disabled", "disable":
 		return BiasDisabled, nil
 	case "as_is":
 		return BiasAsIs, nil

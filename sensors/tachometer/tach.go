@@ -17,11 +17,15 @@ import (
 type Opts struct {
 	// MarkEdge is the transition at the mark's leading edge (default Rising).
 	MarkEdge Edge
+	// MarksPerRev is the number of marks on the wheel (default 1), evenly
+	// spaced. Periods below are between marks; speeds are per revolution.
+	MarksPerRev int
 	// MinRPM is the slowest speed measured (default 20): a longer period
 	// restarts the measurement instead of producing a speed.
 	MinRPM float64
 	// MaxRPM is the fastest plausible speed (default 3600): a mark closer
-	// than 60/MaxRPM after the accepted one is rejected as a glitch.
+	// than one mark period at MaxRPM after the accepted one is rejected as
+	// a glitch.
 	MaxRPM float64
 	// StallTimeout: with no mark for max(3 periods, StallTimeout) the
 	// flywheel has stopped (default 2 s).
@@ -51,6 +55,7 @@ type Opts struct {
 func DefaultOpts() Opts {
 	return Opts{
 		MarkEdge:     Rising,
+		MarksPerRev:  1,
 		MinRPM:       20,
 		MaxRPM:       3600,
 		StallTimeout: 2 * time.Second,
@@ -64,6 +69,9 @@ func DefaultOpts() Opts {
 // withDefaults fills zero fields.
 func (o Opts) withDefaults() Opts {
 	d := DefaultOpts()
+	if o.MarksPerRev == 0 {
+		o.MarksPerRev = d.MarksPerRev
+	}
 	if o.MinRPM == 0 {
 		o.MinRPM = d.MinRPM
 	}
@@ -102,14 +110,16 @@ func (o Opts) Validate() error {
 	switch {
 	case o.MarkEdge != Rising && o.MarkEdge != Falling:
 		return fmt.Errorf("%w: mark_edge %d", ErrOpts, o.MarkEdge)
+	case o.MarksPerRev < 1 || o.MarksPerRev > 64:
+		return fmt.Errorf("%w: marks_per_rev %d (want 1..64)", ErrOpts, o.MarksPerRev)
 	case !(o.MinRPM > 0) || math.IsInf(o.MinRPM, 0):
 		return fmt.Errorf("%w: min_rpm %g (want > 0)", ErrOpts, o.MinRPM)
 	case !(o.MaxRPM > o.MinRPM) || o.MaxRPM > 100000:
 		return fmt.Errorf("%w: max_rpm %g (want min_rpm < max_rpm <= 100000)", ErrOpts, o.MaxRPM)
 	case o.StallTimeout <= 0:
 		return fmt.Errorf("%w: stall_timeout %v (want > 0)", ErrOpts, o.StallTimeout)
-	case o.GlitchMin < 0 || o.GlitchMin > lockout(o.MaxRPM)/4:
-		return fmt.Errorf("%w: glitch_min %v (want 0..%v, a quarter of the period at max_rpm)", ErrOpts, o.GlitchMin, lockout(o.MaxRPM)/4)
+	case o.GlitchMin < 0 || o.GlitchMin > lockout(o.MaxRPM, o.MarksPerRev)/4:
+		return fmt.Errorf("%w: glitch_min %v (want 0..%v, a quarter of the mark period at max_rpm)", ErrOpts, o.GlitchMin, lockout(o.MaxRPM, o.MarksPerRev)/4)
 	case o.Average < 1 || o.Average > maxAverage:
 		return fmt.Errorf("%w: average %d (want 1..%d)", ErrOpts, o.Average, maxAverage)
 	case o.Window < 0:
@@ -118,8 +128,9 @@ func (o Opts) Validate() error {
 	return nil
 }
 
-func lockout(maxRPM float64) time.Duration {
-	return time.Duration(60e9 / maxRPM)
+// lockout is the mark period at maxRPM.
+func lockout(maxRPM float64, marks int) time.Duration {
+	return time.Duration(60e9 / maxRPM / float64(marks))
 }
 
 // EventKind is "start" or "stop".
