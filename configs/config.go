@@ -5,6 +5,7 @@ import (
 
 	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/sensors"
+	"github.com/stirling-iot/stirling/sensors/sim"
 )
 
 // Config is the whole agent configuration: one YAML file, plus the ROI file
@@ -99,30 +100,13 @@ type Tachometer struct {
 	StallTimeout time.Duration `yaml:"stall_timeout"`
 }
 
-// Sim configures the simulated sensor bus (used when Bus is "sim").
-type Sim struct {
-	// Scenario names the engine script: "run" (light, heat, run), "idle",
-	// "stall", "flame_out" ... as the simulator documents.
-	Scenario string `yaml:"scenario"`
-	// Seed makes the noise reproducible; 0 picks one from the time.
-	Seed int64 `yaml:"seed"`
-	// Speedup runs virtual time this many times faster than the wall clock
-	// (1 to 10000).
-	Speedup float64 `yaml:"speedup"`
-	// Faults are injected at given virtual times.
-	Faults []SimFault `yaml:"faults"`
-}
+// Sim configures the simulated sensor bus (used when Bus is "sim"): the
+// engine scenario, seed, speed-up, edge jitter and the faults to inject.
+// See sim.Config for each key.
+type Sim = sim.Config
 
-// SimFault is one injected fault.
-type SimFault struct {
-	// Kind names the fault as the simulator documents it (e.g. "i2c_nack",
-	// "dead_pixels", "edge_glitch", "flame_out").
-	Kind string `yaml:"kind"`
-	// At is the virtual time after start when the fault begins.
-	At time.Duration `yaml:"at"`
-	// For is how long it lasts; 0 means until the end.
-	For time.Duration `yaml:"for"`
-}
+// SimFault is one injected fault of the simulator (sim.Fault).
+type SimFault = sim.Fault
 
 // Pipeline configures validation, filters, windows and batching. See
 // pipeline.Opts for the meaning of each field; Opts converts.

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"github.com/stirling-iot/stirling/sensors/sim"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,7 @@ func Default() *Config {
 				MaxRPM:       3000,
 				StallTimeout: 3 * time.Second,
 			},
-			Sim: Sim{Scenario: "run", Speedup: 1},
+			Sim: sim.DefaultConfig(),
 		},
 		ROIsFile: "rois.yaml",
 		Pipeline: pipelineFromOpts(pipeline.DefaultOpts()),

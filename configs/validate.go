@@ -3,6 +3,7 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"github.com/stirling-iot/stirling/sensors/sim"
 	"math"
 	"net"
 	"regexp"
@@ -128,14 +129,19 @@ func (c *Config) validate(ck *checker) {
 		ck.bad("sensors.tachometer.stall_timeout", "%s is shorter than one mark period at min_rpm; want at least %s",
 			pipeline.FormatDuration(tc.StallTimeout), pipeline.FormatDuration(time.Duration(float64(time.Minute)/tc.MinRPM/float64(max(tc.MarksPerRev, 1))).Round(time.Millisecond)))
 	}
-	sim := &s.Sim
-	ck.required("sensors.sim.scenario", sim.Scenario, "a scenario name")
-	ck.num("sensors.sim.speedup", sim.Speedup, 1, 10000)
-	for i, f := range sim.Faults {
+	sc := &s.Sim
+	ck.oneOf("sensors.sim.scenario", sc.Scenario, sim.Scenarios()...)
+	ck.num("sensors.sim.speedup", sc.Speedup, 1, 10000)
+	ck.num("sensors.sim.steady_rpm", sc.SteadyRPM, 50, 3000)
+	ck.num("sensors.sim.ambient_c", sc.AmbientC, -20, 45)
+	ck.dur("sensors.sim.jitter", sc.Jitter, 0, time.Millisecond)
+	ck.num("sensors.sim.mark_width_deg", sc.MarkWidthDeg, 1, 180)
+	for i, f := range sc.Faults {
 		key := fmt.Sprintf("sensors.sim.faults[%d]", i)
-		ck.required(key+".kind", f.Kind, "a fault name")
+		ck.oneOf(key+".kind", f.Kind, sim.FaultKinds()...)
 		ck.dur(key+".at", f.At, 0, 365*24*time.Hour)
 		ck.dur(key+".for", f.For, 0, 365*24*time.Hour)
+		ck.num(key+".rate", f.Rate, 0, 1)
 	}
 
 	if c.ROIsFile == "" {

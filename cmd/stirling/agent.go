@@ -71,7 +71,7 @@ func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logg
 	}
 	po := cfg.Pipeline.Opts()
 	po.Clock = a.clk
-	po.Logger = log.With("component", "pipeline")
+	po.Logger = log
 	pipe, err := pipeline.New(po, cfg.ROIs)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
@@ -83,13 +83,21 @@ func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logg
 		return nil, fmt.Errorf("spool: create %s: %w", dir, err)
 	}
 	so := cfg.Spool.Opts()
-	so.Clock = a.clk
-	sp, err := spool.Open(dir, so, log.With("component", "spool"))
+	// The spool keeps real time even when the simulated engine runs
+	// accelerated: its sync interval protects the SD card, not the model.
+	so.Clock = clock.Real{}
+	for i, pc := range cfg.Publishers {
+		if pc.Type == configs.TypeGreengrass && gg == nil {
+			continue // disabled outside Greengrass (see openPublishers)
+		}
+		so.Cursors = append(so.Cursors, publisherName(pc, i))
+	}
+	sp, err := spool.Open(dir, so, log)
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	a.sp = sp
-	a.writer = spool.NewWriter(sp, log.With("component", "spool-writer"))
+	a.writer = spool.NewWriter(sp, log)
 
 	if err := a.openPublishers(); err != nil {
 		a.closePublishers()
@@ -135,9 +143,8 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 	batches := make(chan *pipeline.Batch, 16)
 	pipeDone := make(chan error, 1)
 	go func() {
-		err := a.pipe.Run(sensCtx, batches)
-		close(batches)
-		pipeDone <- err
+		// Run closes batches when it returns.
+		pipeDone <- a.pipe.Run(sensCtx, batches)
 	}()
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- a.writer.Run(sensCtx, a.countSpooled(batches)) }()
@@ -151,7 +158,7 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 		srv = status.New(a, status.Opts{
 			Addr:             a.cfg.HTTP.Listen,
 			HealthMaxSilence: a.cfg.HTTP.HealthzMaxSilence,
-			Logger:           a.log.With("component", "http"),
+			Logger:           a.log,
 			Clock:            clock.Real{},
 		})
 		if err := srv.Listen(); err != nil {

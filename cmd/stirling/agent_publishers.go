@@ -17,15 +17,12 @@ import (
 func (a *agent) openPublishers() error {
 	seen := map[string]bool{}
 	for i, pc := range a.cfg.Publishers {
-		name := pc.Name
-		if name == "" {
-			name = pc.Type
-		}
+		name := publisherName(pc, i)
 		if seen[name] {
 			return fmt.Errorf("publishers[%d]: a second publisher named %q: give each a distinct name (its spool cursor is named after it)", i, name)
 		}
 		seen[name] = true
-		log := a.log.With("component", "publisher", "publisher", name)
+		log := a.log
 		var p publish.Publisher
 		switch pc.Type {
 		case configs.TypeStdout:
@@ -111,4 +108,13 @@ func (a *agent) closePublishers() {
 		}
 	}
 	a.pubs = nil
+}
+
+// publisherName is the publisher's configured name, or its type; it also
+// names the publisher's spool cursor.
+func publisherName(pc configs.Publisher, _ int) string {
+	if pc.Name != "" {
+		return pc.Name
+	}
+	return pc.Type
 }

@@ -53,7 +53,7 @@ func (a *agent) cameraOpts() *mlx90640.Opts {
 		o.ReflectedTemp = *t.ReflectedC
 	}
 	o.Clock = a.clk
-	o.Logger = a.log.With("component", "mlx90640")
+	o.Logger = a.log
 	return &o
 }
 
@@ -69,7 +69,7 @@ func (a *agent) tachOpts() (*tachometer.Opts, error) {
 	o.MinRPM, o.MaxRPM = t.MinRPM, t.MaxRPM
 	o.StallTimeout = t.StallTimeout
 	o.Clock = a.clk
-	o.Logger = a.log.With("component", "tachometer")
+	o.Logger = a.log
 	return &o, nil
 }
 
@@ -128,7 +128,7 @@ func (a *agent) openHardware(ctx context.Context) (*sensorSet, tachometer.Source
 	}
 	line := strconv.Itoa(tc.Line)
 	cd, err := tachometer.OpenChardev(ctx, tachometer.ChardevOpts{
-		Chip: tc.Chip, Line: line, Bias: bias, Logger: a.log.With("component", "gpio"),
+		Chip: tc.Chip, Line: line, Bias: bias, Logger: a.log,
 	})
 	if err == nil {
 		s.closers = append(s.closers, cd.Close)
@@ -142,7 +142,7 @@ func (a *agent) openHardware(ctx context.Context) (*sensorSet, tachometer.Source
 	}
 	a.log.Warn("tachometer: GPIO character device unavailable; falling back to periph WaitForEdge with user-space timestamps (LOWER PRECISION)", "err", err)
 	edge, _ := tachometer.ParseEdge(tc.Edge)
-	pp, perr := tachometer.OpenPeriph(ctx, "GPIO"+line, tachometer.PeriphOpts{MarkEdge: edge, Bias: bias, Logger: a.log.With("component", "gpio")})
+	pp, perr := tachometer.OpenPeriph(ctx, "GPIO"+line, tachometer.PeriphOpts{MarkEdge: edge, Bias: bias, Logger: a.log})
 	if perr != nil {
 		s.close()
 		return nil, nil, fmt.Errorf("tachometer: no edge source: chardev: %w; periph: %w", err, perr)

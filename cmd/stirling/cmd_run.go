@@ -146,7 +146,7 @@ func loadRunConfig(ctx context.Context, path string, log *slog.Logger) (*configs
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	gg, err := greengrass.Dial(dctx, &greengrass.Opts{Logger: log.With("component", "greengrass-ipc")})
+	gg, err := greengrass.Dial(dctx, &greengrass.Opts{Logger: log})
 	if err != nil {
 		log.Warn("cannot connect to the Greengrass nucleus: using the config file", "socket", sock, "config", path, "err", err)
 		cfg, err := configs.Load(path)
