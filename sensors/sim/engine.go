@@ -52,6 +52,7 @@ type engine struct {
 	gust           float64
 	flameOutForced func(t time.Duration) bool
 
+	prev   State       // the state before the current step (a field, so it does not escape)
 	hist   [1024]State // hist[k % len] is the state after step k
 	onStep func(prev, cur *State, t0 time.Duration)
 }
@@ -109,7 +110,7 @@ func (e *engine) advance(t time.Time) {
 
 // step advances one stepDur.
 func (e *engine) step() {
-	prev := e.s
+	e.prev = e.s
 	t0 := e.now()
 	st := e.scen.at(t0)
 	if e.flameOutForced != nil && e.flameOutForced(t0) {
@@ -158,7 +159,7 @@ func (e *engine) step() {
 	s.Time = e.origin.Add(e.now())
 	e.hist[e.k%int64(len(e.hist))] = *s
 	if e.onStep != nil {
-		e.onStep(&prev, s, t0)
+		e.onStep(&e.prev, s, t0)
 	}
 }
 

@@ -43,7 +43,7 @@ func newScenario(name string, steadyRPM float64) scenario {
 			{At: 5 * time.Second, Flame: true, Intensity: 0.75, Gusts: 0.04},
 			{At: 8 * time.Minute},
 			{At: 11 * time.Minute, Flame: true, Intensity: 0.6, Gusts: 0.04},
-			{At: 14 * time.Minute, Flame: true, Intensity: 0.9, Gusts: 0.06},
+			{At: 14 * time.Minute, Flame: true, Intensity: 0.8, Gusts: 0.06},
 		}}
 	case ScenarioSteady:
 		return scenario{SteadyRPM: steadyRPM, Steps: []step{{Flame: true}}}
