@@ -53,7 +53,7 @@ type engine struct {
 	flameOutForced func(t time.Duration) bool
 
 	prev   State       // the state before the current step (a field, so it does not escape)
-	hist   [1024]State // hist[k % len] is the state after step k
+	hist   [2048]State // hist[k % len] is the state after step k
 	onStep func(prev, cur *State, t0 time.Duration)
 }
 

@@ -45,8 +45,16 @@ type GPIOStats struct {
 const queueMax = 1 << 14
 
 // lookAhead is how far past the clock the line runs the model to find the
-// next edge to sleep until.
-const lookAhead = 50 * time.Millisecond
+// next edge to sleep until: 50 ms of engine time, or 1 ms of wall time on a
+// fast scaled clock (up to 1 s of engine time), so a stopped engine does not
+// make the reader spin.
+func lookAhead(clk any) time.Duration {
+	d := 50 * time.Millisecond
+	if sc, ok := clk.(interface{ Factor() float64 }); ok {
+		d = max(d, min(time.Second, time.Duration(sc.Factor()*float64(time.Millisecond))))
+	}
+	return d
+}
 
 // GPIO is the simulated tachometer line: a tachometer.Source whose edges
 // come from the flywheel angle, one mark per revolution, with timestamp
@@ -57,6 +65,7 @@ type GPIO struct {
 	rng    *rand.Rand
 	width  float64 // mark width in revolutions
 	jitter float64 // ns
+	ahead  time.Duration
 
 	// guarded by s.mu
 	queue   []sensors.Edge
@@ -78,6 +87,7 @@ func newGPIO(s *Sim, seed uint64, widthDeg float64, jitter time.Duration) *GPIO 
 		width:   widthDeg / 360,
 		jitter:  float64(jitter),
 		skipRev: math.MinInt64,
+		ahead:   lookAhead(s.clk),
 	}
 }
 
@@ -122,8 +132,8 @@ func (g *GPIO) ReadEdges(ctx context.Context, buf []sensors.Edge) (int, error) {
 			return n, nil
 		}
 		// Nothing due: run the model ahead to find the next edge.
-		s.eng.advance(now.Add(lookAhead))
-		wake := now.Add(lookAhead)
+		wake := now.Add(g.ahead)
+		s.eng.advance(wake)
 		if g.head < len(g.queue) {
 			wake = g.queue[g.head].Wall
 		}
