@@ -27,8 +27,12 @@ const (
 //   - hot cylinder: the warm region next to the flame (the largest, most
 //     filled connected region above halfway between the median and the
 //     hottest pixel within 8 pixels of the flame, outside the flame);
-//   - cold cylinder: the cool engine region (the same, among what is left,
-//     with the threshold halfway to the 95th percentile of what is left).
+//   - cold cylinder: the cool engine region (the same, among what is left
+//     two pixels away from the other two, with the threshold halfway to the
+//     95th percentile of what is left).
+//
+// Regions for the cylinders must be solid (at least 2x2 pixels, filling at
+// least half of their box), so a warm rim is never taken for a cylinder.
 //
 // The median of the image is taken as the ambient background, so the
 // engine should cover less than half of the image. The result always passes
@@ -78,17 +82,20 @@ func Suggest(f *sensors.Frame) (sensors.ROIs, error) {
 			ErrNoSuggestion, flame, bg)
 	}
 	th := bg + 0.5*(f.To[seed]-bg)
-	hot, ok := best(f, func(i int) bool { return free(i) && f.To[i] >= th }, func(c component) bool { return c.box.Overlaps(near) })
+	hot, ok := best(f, func(i int) bool { return free(i) && f.To[i] >= th }, func(c component) bool { return c.box.Overlaps(near) && solid(c) })
 	if !ok {
-		return sensors.ROIs{}, fmt.Errorf("%w: no warm region next to the flame", ErrNoSuggestion)
+		return sensors.ROIs{}, fmt.Errorf("%w: no warm region next to the flame: is the hot cylinder in view, and has the engine warmed up?", ErrNoSuggestion)
 	}
 	hot.box = clampAround(hot.box, hot.peak, maxCylinderSide)
 
 	// Cold cylinder: among the rest, the best region clearly above ambient.
-	excl2 := dilate(hot.box, 1)
+	// Two pixels around the hot cylinder and the flame are left out: the
+	// optics blur their heat that far, and that rim is warmer than a cold
+	// cylinder that is only starting to warm up.
+	exclHot, exclFlame := dilate(hot.box, 2), dilate(flame, 2)
 	free2 := func(i int) bool {
 		x, y := i%sensors.Width, i/sensors.Width
-		return free(i) && !excl2.Contains(x, y)
+		return valid(i) && !exclHot.Contains(x, y) && !exclFlame.Contains(x, y)
 	}
 	var rest []float64
 	for i := range f.To {
@@ -101,13 +108,13 @@ func Suggest(f *sensors.Frame) (sensors.ROIs, error) {
 	}
 	slices.Sort(rest)
 	p95 := rest[len(rest)*95/100]
-	if p95-bg < 1.5 {
-		return sensors.ROIs{}, fmt.Errorf("%w: nothing above ambient besides the flame and the hot cylinder (median %.1f °C): is the cold cylinder in view?",
+	if p95-bg < 1 {
+		return sensors.ROIs{}, fmt.Errorf("%w: nothing above ambient besides the flame and the hot cylinder (median %.1f °C): is the cold cylinder in view, and has the engine warmed up?",
 			ErrNoSuggestion, bg)
 	}
 	tc := bg + 0.5*(p95-bg)
 	cold, ok := best(f, func(i int) bool { return free2(i) && f.To[i] >= tc }, func(c component) bool {
-		return !c.box.Overlaps(hot.box) && !c.box.Overlaps(flame)
+		return !c.box.Overlaps(hot.box) && !c.box.Overlaps(flame) && solid(c)
 	})
 	if !ok {
 		return sensors.ROIs{}, fmt.Errorf("%w: no cool engine region apart from the hot cylinder", ErrNoSuggestion)
@@ -186,6 +193,12 @@ func best(f *sensors.Frame, in func(int) bool, ok func(component) bool) (compone
 		}
 	}
 	return top, score >= 0
+}
+
+// solid reports whether c can be a cylinder rather than a rim or noise:
+// at least 2x2 pixels and at least half of its bounding box.
+func solid(c component) bool {
+	return c.box.W >= 2 && c.box.H >= 2 && c.area >= 4 && 2*c.area >= c.box.Area()
 }
 
 // dilate grows r by d pixels on every side, clipped to the frame.

@@ -241,3 +241,34 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
+
+// TestSuggestWhileWarmingUp sweeps the engine from cold to warm: at every
+// step Suggest either refuses or places the cylinders where they are; it
+// never returns a wrong box.
+func TestSuggestWhileWarmingUp(t *testing.T) {
+	placed := 0
+	for step := 0; step <= 20; step++ {
+		s := benchScene()
+		s.hotT = 22 + float64(step)*6    // 22 .. 142
+		s.coldT = 22 + float64(step)*1.2 // 22 .. 46
+		s.flameT = 400
+		got, err := Suggest(s.render())
+		if err != nil {
+			if !errors.Is(err, ErrNoSuggestion) {
+				t.Fatalf("step %d: %v", step, err)
+			}
+			continue
+		}
+		placed++
+		if v := iou(got.HotCylinder, s.hot); v < 0.5 {
+			t.Errorf("step %d (hot %.0f, cold %.1f): hot cylinder %s vs %s, IoU %.2f", step, s.hotT, s.coldT, got.HotCylinder, s.hot, v)
+		}
+		if v := iou(got.ColdCylinder, s.cold); v < 0.5 {
+			t.Errorf("step %d (hot %.0f, cold %.1f): cold cylinder %s vs %s, IoU %.2f", step, s.hotT, s.coldT, got.ColdCylinder, s.cold, v)
+		}
+	}
+	if placed < 10 {
+		t.Fatalf("placed regions in only %d of 21 steps", placed)
+	}
+	t.Logf("placed in %d of 21 steps", placed)
+}
