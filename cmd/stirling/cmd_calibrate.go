@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -230,6 +231,9 @@ func (f *calibrateFlags) resolve(e *env, agentSet bool) error {
 	}
 	if f.rois == "" {
 		f.rois = defaultROIsPath
+	}
+	if abs, err := filepath.Abs(f.rois); err == nil {
+		f.rois = abs
 	}
 	if f.owner == "auto" {
 		f.owner = calibrate.DefaultOwner()
