@@ -15,13 +15,13 @@ import (
 // uapi_test.go pins the sizes and offsets.
 
 const (
-	uapiLinesMax     = 64
-	uapiNameSize     = 32
-	uapiNumAttrsMax  = 10
-	uapiEventSize    = 48  // sizeof(struct gpio_v2_line_event)
-	uapiRequestSize  = 592 // sizeof(struct gpio_v2_line_request)
-	uapiConfigSize   = 272 // sizeof(struct gpio_v2_line_config)
-	uapiGetLineIoctl = 0xC250B407
+	uapiLinesMax             = 64
+	uapiNameSize             = 32
+	uapiNumAttrsMax          = 10
+	uapiEventSize            = 48  // sizeof(struct gpio_v2_line_event)
+	uapiRequestSize          = 592 // sizeof(struct gpio_v2_line_request)
+	uapiConfigSize           = 272 // sizeof(struct gpio_v2_line_config)
+	uapiGetLineIoctl uintptr = 0xC250B407
 )
 
 // gpio_v2_line_flag
