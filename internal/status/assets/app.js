@@ -20,6 +20,8 @@
     if (s < 3600) return (s / 60).toFixed(1) + " min";
     return (s / 3600).toFixed(1) + " h";
   }
+  // unit shows UCUM codes as people write them.
+  function unit(u) { return { Cel: "\u00b0C", "1": "", "%": "%" }[u] ?? u; }
   function rows(tbody, list) { tbody.innerHTML = list.join(""); }
   function pill(el, text, cls) { el.textContent = text; el.className = "pill " + (cls || ""); }
 
@@ -31,7 +33,7 @@
     $("health").title = st.health.reason;
     $("clock").textContent = new Date(now).toISOString().replace("T", " ").slice(0, 19) + " UTC";
     rows($("readings").tBodies[0], st.readings.map((r) =>
-      `<tr><td>${esc(r.metric)}</td><td>${r.value.toFixed(2)} ${esc(r.unit)}</td><td>${esc(r.quality)}</td><td>${age(r.time, now)}</td></tr>`));
+      `<tr><td>${esc(r.metric)}</td><td>${r.value.toFixed(2)} ${esc(unit(r.unit))}</td><td>${esc(r.quality)}</td><td>${age(r.time, now)}</td></tr>`));
     rows($("publishers").tBodies[0], st.publishers.map((p) =>
       `<tr><td>${esc(p.name)}</td><td>${esc(p.state)}</td><td>${p.delivered}</td><td>${p.retried}</td><td>${p.rejected}</td>` +
       `<td>${p.lag_records} (${p.lag_seconds.toFixed(0)} s)</td><td>${age(p.last_success, now)}</td><td class="err" title="${esc(p.last_error)}">${esc(p.last_error)}</td></tr>`));
