@@ -127,7 +127,7 @@ func (c Config) Validate() error {
 	bad := func(key, format string, a ...any) error {
 		return fmt.Errorf("%w: sensors.sim.%s: %s", ErrConfig, key, fmt.Sprintf(format, a...))
 	}
-	if c.Scenario != "" && !slices.Contains(Scenarios(), c.Scenario) {
+	if c.Scenario != "" && !slices.Contains(Scenarios(), c.Scenario) && c.Scenario != "flameout" {
 		return bad("scenario", "%q is not a scenario; want one of %s", c.Scenario, strings.Join(Scenarios(), ", "))
 	}
 	if c.Speedup != 0 && !(c.Speedup >= 1 && c.Speedup <= 10000) {

@@ -7,7 +7,7 @@ const (
 	ScenarioRun      = "run"       // cold start: light at 2 s, heat up, start, run for ever
 	ScenarioDemo     = "demo"      // cold start, run, flame-out at 8 min, relight at 11 min; repeats every 16 min
 	ScenarioSteady   = "steady"    // at steady_rpm from the first instant, constant flame, no gusts
-	ScenarioFlameOut = "flame_out" // at steady_rpm; the flame goes out at 60 s for good: cool down and stall
+	ScenarioFlameOut = "flame_out" // at steady_rpm; the flame goes out at 60 s for good: cool down and stall ("flameout" too)
 	ScenarioStall    = "stall"     // at steady_rpm; at 30 s the flame is turned down too low: slow down and stall
 	ScenarioIdle     = "idle"      // cold engine, flame never lit
 )
@@ -47,7 +47,7 @@ func newScenario(name string, steadyRPM float64) scenario {
 		}}
 	case ScenarioSteady:
 		return scenario{SteadyRPM: steadyRPM, Steps: []step{{Flame: true}}}
-	case ScenarioFlameOut:
+	case ScenarioFlameOut, "flameout":
 		return scenario{SteadyRPM: steadyRPM, Steps: []step{{Flame: true, Gusts: 0.02}, {At: time.Minute}}}
 	case ScenarioStall:
 		return scenario{SteadyRPM: steadyRPM, Steps: []step{{Flame: true}, {At: 30 * time.Second, Flame: true, Intensity: 0.05}}}

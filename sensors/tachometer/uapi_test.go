@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"testing"
 	"time"
 	"unsafe"
@@ -196,5 +197,54 @@ func TestChardevCancelAndClose(t *testing.T) {
 	}
 	if _, err := c.ReadEdges(context.Background(), make([]sensors.Edge, 1)); !errors.Is(err, ErrClosed) {
 		t.Errorf("read after close: %v", err)
+	}
+}
+
+// TestChardevFile runs the os.File path (deadlines, cancellation, Close
+// waking a blocked read) on a pipe, which Go polls like the line fd.
+func TestChardevFile(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	c := newChardev("pipe", r, r, 64, func() (time.Time, time.Duration) { return time.Unix(100, 0), 100 * time.Second }, nil)
+	if _, err := w.Write(events(t, lineEvent{TimestampNs: 99e9, ID: eventRisingEdge, LineSeqno: 1})); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]sensors.Edge, 4)
+	if n, err := c.ReadEdges(context.Background(), out); n != 1 || err != nil || !out[0].Wall.Equal(time.Unix(99, 0)) {
+		t.Fatalf("n=%d err=%v edge %+v", n, err, out[0])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.ReadEdges(ctx, out); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("blocked read, context expired: %v", err)
+	}
+	// The expired context left a deadline in the past; the next read must
+	// not trip over it.
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		_, _ = w.Write(events(t, lineEvent{TimestampNs: 99e9 + 1, ID: eventFallingEdge, LineSeqno: 2}))
+	}()
+	if n, err := c.ReadEdges(context.Background(), out); n != 1 || err != nil || out[0].Rising {
+		t.Fatalf("read after cancel: n=%d err=%v", n, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ReadEdges(context.Background(), out)
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("blocked read after Close: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close did not wake the blocked read")
 	}
 }
