@@ -412,6 +412,7 @@ type record struct {
 	Quality string  `json:"quality"`
 	Batch   uint64  `json:"batch"`
 	Time    string  `json:"time"`
+	Off     int64   `json:"-"` // byte offset of the line in what was parsed
 }
 
 // readRecords parses a JSON-lines file. A line that does not parse (a line
@@ -427,21 +428,29 @@ func readRecords(t *testing.T, path string) (recs []record, torn int) {
 }
 
 func parseRecords(b []byte) (recs []record, torn int) {
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if len(line) == 0 {
-			continue
+	off := 0
+	for len(b) > 0 {
+		line := b
+		n := len(b)
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, n = b[:i], i+1
 		}
-		var r record
-		if err := json.Unmarshal(line, &r); err == nil && r.Seq > 0 {
-			recs = append(recs, r)
-			continue
-		}
-		torn++
-		if i := bytes.LastIndex(line, []byte(`{"seq":`)); i > 0 {
-			if err := json.Unmarshal(line[i:], &r); err == nil && r.Seq > 0 {
+		if len(line) > 0 {
+			var r record
+			if err := json.Unmarshal(line, &r); err == nil && r.Seq > 0 {
+				r.Off = int64(off)
 				recs = append(recs, r)
+			} else {
+				torn++
+				if i := bytes.LastIndex(line, []byte(`{"seq":`)); i > 0 {
+					if err := json.Unmarshal(line[i:], &r); err == nil && r.Seq > 0 {
+						r.Off = int64(off + i)
+						recs = append(recs, r)
+					}
+				}
 			}
 		}
+		b, off = b[n:], off+n
 	}
 	return recs, torn
 }
