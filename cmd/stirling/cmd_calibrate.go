@@ -223,6 +223,9 @@ func (f *calibrateFlags) resolve(e *env, agentSet bool) error {
 			return fmt.Errorf("calibrate: %w", err)
 		}
 		if f.rois == "" {
+			if strings.HasPrefix(cfg.ROIsPath, configs.EmbeddedPrefix) {
+				return &exitError{code: 2, err: fmt.Errorf("calibrate: %s uses the ROI file shipped inside the binary (%s), which cannot be rewritten: pass --rois FILE", f.config, cfg.ROIsPath)}
+			}
 			f.rois = cfg.ROIsPath
 		}
 		if !agentSet && cfg.HTTP.Listen != "" {

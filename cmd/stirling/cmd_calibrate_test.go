@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/stirling-iot/stirling/calibrate"
+	"github.com/stirling-iot/stirling/configs"
 	"github.com/stirling-iot/stirling/internal/status"
 	"github.com/stirling-iot/stirling/sensors"
 	"github.com/stirling-iot/stirling/sensors/mlx90640"
@@ -100,6 +101,10 @@ func TestCalibrateROIFlags(t *testing.T) {
 			got, err := calibrate.LoadROIs(path)
 			if err != nil || got != tc.want {
 				t.Fatalf("file %+v %v, want %+v", got, err, tc.want)
+			}
+			// The agent reads the file with configs.LoadROIs.
+			if agent, err := configs.LoadROIs(path); err != nil || *agent != tc.want {
+				t.Fatalf("agent reads %+v %v, want %+v", agent, err, tc.want)
 			}
 			if !strings.Contains(out, `{"com.stirling.Agent":{"MERGE":{"rois":{"hot_cylinder":`) || !strings.Contains(out, "greengrass-cli deployment create") {
 				t.Fatalf("no configuration merge in output:\n%s", out)
@@ -307,5 +312,30 @@ func TestCalibrateWebTokenOnLAN(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("frame with the cookie: %d", resp.StatusCode)
+	}
+}
+
+func TestCalibrateEmbeddedConfigNeedsROIsFlag(t *testing.T) {
+	_, _, err := runCalibrate(t, "--config", "embedded:sim.yaml", "--roi", "flame=5,16,6,6")
+	if err == nil || !strings.Contains(err.Error(), "pass --rois FILE") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCalibrateConfigROIsFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := configs.Embedded("sim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "agent.yaml"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := runCalibrate(t, "--config", filepath.Join(dir, "agent.yaml"), "--owner", "", "--roi", "flame=6,16,5,5"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	c, err := configs.Load(filepath.Join(dir, "agent.yaml"))
+	if err != nil || c.ROIsDefaulted || c.ROIs.Flame != (sensors.ROI{X: 6, Y: 16, W: 5, H: 5}) {
+		t.Fatalf("agent config sees %+v (defaulted %v), %v", c.ROIs, c != nil && c.ROIsDefaulted, err)
 	}
 }
