@@ -432,7 +432,7 @@ func TestCorruptSegment(t *testing.T) {
 	for _, n := range perBatch {
 		biggest = max(biggest, n)
 	}
-	t.Logf("skipped %v corrupt region(s); %d of %d readings missing (%v...)", skipped, len(missing), lastSeq, head(missing, 5))
+	t.Logf("skipped %v corrupt region(s); %d of %d readings missing (%s)", skipped, len(missing), lastSeq, head(missing, 5))
 	if len(missing) == 0 {
 		t.Errorf("no reading missing although a record was damaged")
 	}
