@@ -29,7 +29,7 @@ func (s *Sim) Camera() *camera.Chip { return s.cam }
 func (s *Sim) newCamera() error {
 	o := camera.DefaultOpts()
 	o.Clock = s.clk
-	o.Logger = s.log.With("part", "camera")
+	o.Logger = s.base
 	o.Seed = uint64(s.seed) + 2
 	o.Temps = s.Temps
 	cam, err := camera.New(&o)

@@ -17,7 +17,8 @@ import (
 type Sim struct {
 	cfg    Config
 	clk    clock.Clock
-	log    *slog.Logger
+	log    *slog.Logger // scoped component=sim
+	base   *slog.Logger // as given, for the camera (which scopes itself)
 	origin time.Time
 	seed   int64
 
@@ -42,6 +43,7 @@ func New(cfg Config, clk clock.Clock, log *slog.Logger) (*Sim, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	base := log
 	log = log.With("component", "sim")
 	seed := cfg.Seed
 	if seed == 0 {
@@ -51,6 +53,7 @@ func New(cfg Config, clk clock.Clock, log *slog.Logger) (*Sim, error) {
 		cfg:    cfg,
 		clk:    clk,
 		log:    log,
+		base:   base,
 		origin: clk.Now(),
 		seed:   seed,
 		forced: map[string]bool{},

@@ -258,7 +258,7 @@ func (f *filter) emitSpeed(m mark) {
 	if !f.running {
 		f.running = true
 		f.t.starts.Add(1)
-		f.t.log.Info("flywheel started", "rpm", rpm)
+		f.t.log.Debug("flywheel started", "rpm", rpm)
 		f.event(Event{Time: m.wall, Kind: Start, RPM: rpm})
 	}
 }
@@ -269,7 +269,7 @@ func (f *filter) stall() {
 	f.running = false
 	f.broken = true
 	f.t.stalls.Add(1)
-	f.t.log.Info("flywheel stalled", "last_rpm", f.lastRPM)
+	f.t.log.Debug("flywheel stalled", "last_rpm", f.lastRPM)
 	f.send(sensors.Speed{Time: at, RPM: 0, Precise: f.last.precise})
 	f.event(Event{Time: at, Kind: Stop, RPM: f.lastRPM})
 	f.idleFrom = at
