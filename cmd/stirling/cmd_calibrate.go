@@ -22,6 +22,7 @@ import (
 	"github.com/stirling-iot/stirling/configs"
 	"github.com/stirling-iot/stirling/internal/logging"
 	"github.com/stirling-iot/stirling/internal/perm"
+	"github.com/stirling-iot/stirling/recipe"
 	"github.com/stirling-iot/stirling/sensors"
 	"github.com/stirling-iot/stirling/sensors/mlx90640"
 	"github.com/stirling-iot/stirling/sensors/sim/camera"
@@ -83,8 +84,8 @@ Examples:
 const defaultROIsPath = "/etc/stirling/rois.yaml"
 
 // defaultComponent is the Greengrass component name used in the printed
-// configuration merge.
-const defaultComponent = "com.stirling.Agent"
+// configuration merge: the one `stirling recipe` renders.
+const defaultComponent = recipe.DefaultName
 
 // roiFlags collects repeated --roi NAME=x,y,w,h flags.
 type roiFlags map[string]sensors.ROI
