@@ -38,7 +38,7 @@ type faultCase struct {
 // whole agent (driver, pipeline, spool, file publisher).
 func TestCameraFaults(t *testing.T) {
 	t.Parallel()
-	runFaults(t, "run", 80, 45*time.Second, []faultCase{
+	runFaults(t, "run", 50, 45*time.Second, []faultCase{
 		{kind: "i2c_nack", counter: "stirling_camera_nacks_total", expect: cameraDown},
 		{kind: "corrupt_frames", counter: "stirling_camera_corrupt_frames_total", expect: cameraDown},
 		{kind: "camera_unplugged", counter: "stirling_camera_resets_total", expect: cameraDown},
