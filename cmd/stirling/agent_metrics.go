@@ -131,20 +131,13 @@ func (a *agent) counters(ps *pipeline.Stats, ss *spool.Stats) []status.Metric {
 		m.counter("spool_cursor_dropped", "Records dropped before this publisher read them.", c.Dropped, "publisher", c.Name)
 	}
 
-	// Publishers.
+	// Publishers (state, delivered, lag come from the status server's own
+	// publisher families).
 	for _, r := range a.runners {
 		rs := r.Stats()
 		n := rs.Name
-		for _, st := range []string{"idle", "delivering", "backoff", "failing"} {
-			m.gauge("publisher_state", "Publisher state (1 for the current one).", b2f(string(rs.State) == st), "publisher", n, "state", st)
-		}
-		m.counter("publisher_delivered", "Readings acknowledged by the destination.", rs.Delivered, "publisher", n)
-		m.counter("publisher_retried", "Readings sent again after a retryable failure.", rs.Retried, "publisher", n)
-		m.counter("publisher_rejected", "Readings rejected for good (quarantined).", rs.Rejected, "publisher", n)
 		m.counter("publisher_attempts", "Send attempts.", rs.Attempts, "publisher", n)
 		m.counter("publisher_failures", "Send attempts that left readings to retry.", rs.Failures, "publisher", n)
-		m.gauge("publisher_lag_records", "Spool records not yet delivered.", float64(rs.LagRecords), "publisher", n)
-		m.gauge("publisher_lag_seconds", "Sensor-time age of the oldest undelivered reading.", rs.LagSeconds, "publisher", n)
 	}
 	for _, p := range a.pubs {
 		n := p.Name()
