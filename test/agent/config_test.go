@@ -42,6 +42,7 @@ http:
 		{"wrong type", "    speedup: 10\n", "    speedup: fast\n", `agent\.yaml:6: sensors\.sim\.speedup: `, "sensors.sim.speedup"},
 		{"out of range", "    speedup: 10\n", "    speedup: 20000\n", `agent\.yaml:6: sensors\.sim\.speedup: .*out of range`, "sensors.sim.speedup"},
 		{"unknown publisher type", "  - type: file\n    path: out.jsonl\n", "  - type: kafka\n", `agent\.yaml:13: publishers\[0\]\.type: `, "publishers[0].type"},
+		{"unknown fault kind", "    speedup: 10\n", "    speedup: 10\n    faults:\n      - kind: gremlins\n", `agent\.yaml:8: sensors\.sim\.faults\[0\]\.kind: `, "sensors.sim.faults[0].kind"},
 		{"negative size", "  dir: ./spool\n", "  dir: ./spool\n  max_bytes: -5\n", `agent\.yaml:12: spool\.max_bytes: `, "spool.max_bytes"},
 	}
 	for _, tc := range cases {

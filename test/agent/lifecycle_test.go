@@ -156,6 +156,33 @@ func TestSIGTERM(t *testing.T) {
 	}
 }
 
+// TestStopAfter: --stop-after ends a run after that much sensor time with
+// a clean shutdown and exit 0 (demos, CI); --http off serves no page.
+func TestStopAfter(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	started := time.Now()
+	p := start(t, baseConfig(dir, 50).write(t, dir), startOpts{args: []string{"--stop-after", "30s", "--http", "off"}})
+	if code := p.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit code %d; want 0", code)
+	}
+	took := time.Since(started)
+	t.Logf("30s of sensor time at 50x in %v", took.Round(time.Millisecond))
+	out := p.stderr.String()
+	if !strings.Contains(out, "stopping: --stop-after reached") {
+		t.Errorf("no \"stopping: --stop-after reached\" line:\n%s", out)
+	}
+	if statusLine.MatchString(out) {
+		t.Errorf("--http off still served the status page")
+	}
+	if took < 500*time.Millisecond {
+		t.Errorf("stopped after %v; 30 s of sensor time at 50x is 600 ms", took)
+	}
+	if recs, _ := readRecords(t, filepath.Join(dir, "out.jsonl")); len(recs) == 0 {
+		t.Errorf("no readings delivered")
+	}
+}
+
 // TestNoGreengrassSocket: outside Greengrass the agent says so and uses the
 // config file; a greengrass publisher in it is disabled with a clear line
 // and the other publishers still deliver.
