@@ -76,9 +76,16 @@ type GPIO struct {
 	forced  GPIOFaults
 
 	edges, missed, chatter, glitches, overflowed atomic.Uint64
+	horizon                                      atomic.Int64 // engine time, ns
 }
 
-var _ tachometer.Source = (*GPIO)(nil)
+var _ tachometer.HorizonSource = (*GPIO)(nil)
+
+// Horizon implements tachometer.HorizonSource: every edge up to it was
+// returned by an earlier, completed ReadEdges call.
+func (g *GPIO) Horizon() time.Time {
+	return g.s.origin.Add(time.Duration(g.horizon.Load()))
+}
 
 func newGPIO(s *Sim, seed uint64, widthDeg float64, jitter time.Duration) *GPIO {
 	return &GPIO{
@@ -131,7 +138,11 @@ func (g *GPIO) ReadEdges(ctx context.Context, buf []sensors.Edge) (int, error) {
 			g.edges.Add(uint64(n))
 			return n, nil
 		}
-		// Nothing due: run the model ahead to find the next edge.
+		// Nothing due: every edge up to now went out in earlier calls.
+		if h := int64(now.Sub(s.origin)); h > g.horizon.Load() {
+			g.horizon.Store(h)
+		}
+		// Run the model ahead to find the next edge.
 		wake := now.Add(g.ahead)
 		s.eng.advance(wake)
 		if g.head < len(g.queue) {

@@ -93,7 +93,7 @@ func (s *Sim) State(t time.Time) State {
 // stalls are logged when they happen even if nothing reads) and applies
 // the config's camera fault windows. It returns nil when ctx is done.
 func (s *Sim) Run(ctx context.Context) error {
-	t := time.NewTicker(50 * time.Millisecond)
+	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	prev := s.State(s.clk.Now())
 	for {

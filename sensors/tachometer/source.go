@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stirling-iot/stirling/sensors"
 )
@@ -21,6 +22,18 @@ type Source interface {
 // widths and filters on the lock-out and the median test alone.
 type MarkOnly interface {
 	MarkOnly() bool
+}
+
+// HorizonSource is implemented by sources that can fall behind the clock
+// the tachometer decides stalls on, like the simulator on an accelerated
+// clock, where a scheduling delay of a few milliseconds is seconds of
+// engine time. Horizon returns a time up to which every edge was returned
+// by a ReadEdges call that completed before the current call began. The
+// tachometer makes its time-driven decisions (stall, idle zeros) only up to
+// the horizon, so a late reader cannot cause a false stall.
+type HorizonSource interface {
+	Source
+	Horizon() time.Time
 }
 
 // Sentinel errors.

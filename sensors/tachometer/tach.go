@@ -273,6 +273,7 @@ func (t *Tach) Run(ctx context.Context, speeds chan<- sensors.Speed, events chan
 	}()
 
 	clk := t.o.Clock
+	hz, _ := t.src.(HorizonSource)
 	f := newFilter(t, clk.Now(), speeds, events)
 	var armed time.Time
 	var timer <-chan time.Time
@@ -296,8 +297,17 @@ func (t *Tach) Run(ctx context.Context, speeds chan<- sensors.Speed, events chan
 		select {
 		case b := <-full:
 			process(b)
-		case now := <-timer:
+		case <-timer:
 			timer = nil
+			now := clk.Now()
+			at := now
+			if hz != nil {
+				// Read the horizon before draining: every edge up to it
+				// is then processed.
+				if h := hz.Horizon(); h.Before(at) {
+					at = h
+				}
+			}
 			// Edges already read come first: they happened before now.
 			for drained := false; !drained; {
 				select {
@@ -307,7 +317,12 @@ func (t *Tach) Run(ctx context.Context, speeds chan<- sensors.Speed, events chan
 					drained = true
 				}
 			}
-			f.tick(now)
+			f.tick(at)
+			if d := f.deadline(); at.Before(now) && !d.IsZero() && !d.After(now) {
+				// The source lags behind the clock: decide once it has
+				// caught up. A short real-time poll; this is rare.
+				timer, armed = time.After(time.Millisecond), time.Time{}
+			}
 		case err := <-readErr:
 			for len(full) > 0 {
 				process(<-full)

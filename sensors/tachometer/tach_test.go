@@ -264,3 +264,54 @@ type farClock struct{}
 func (farClock) Now() time.Time                                   { return testOrigin }
 func (farClock) Sleep(ctx context.Context, _ time.Duration) error { <-ctx.Done(); return ctx.Err() }
 func (farClock) After(time.Duration) <-chan time.Time             { return nil }
+
+// laggingSource delivers nothing and reports a horizon that stands still
+// until released, like a simulator whose reader fell behind the clock.
+type laggingSource struct {
+	sliceSource
+	horizon func() time.Time
+}
+
+func (l laggingSource) Horizon() time.Time { return l.horizon() }
+
+// TestRunWaitsForHorizon: a stall is decided only once the source's horizon
+// passes the deadline, and then with the right timestamp.
+func TestRunWaitsForHorizon(t *testing.T) {
+	clk := clock.NewScaled(testOrigin, 100)
+	var mu sync.Mutex
+	h := testOrigin
+	src := laggingSource{horizon: func() time.Time { mu.Lock(); defer mu.Unlock(); return h }}
+	o := DefaultOpts()
+	o.Clock = clk
+	o.IdleInterval = time.Second
+	tach, err := New(src, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	speeds := make(chan sensors.Speed, 100)
+	done := make(chan error, 1)
+	go func() { done <- tach.Run(ctx, speeds, nil) }()
+	// 3 s of clock time pass (30 ms wall) with the horizon at the start.
+	_ = clk.Sleep(ctx, 3*time.Second)
+	if n := len(speeds); n != 0 {
+		t.Fatalf("%d idle zeros before the horizon moved", n)
+	}
+	mu.Lock()
+	h = testOrigin.Add(1500 * time.Millisecond)
+	mu.Unlock()
+	select {
+	case s := <-speeds:
+		// One IdleInterval after Run started (a few ms of clock time in).
+		if at := s.Time.Sub(testOrigin); s.RPM != 0 || at < time.Second || at > 1500*time.Millisecond {
+			t.Errorf("idle zero %+v, want at 1 s after the start", s)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no idle zero after the horizon passed 1 s")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
