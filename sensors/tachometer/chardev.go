@@ -27,8 +27,8 @@ type ChardevOpts struct {
 	// Bias is the pull resistor requested with the line.
 	Bias Bias
 	// EventBuffer is the kernel's event FIFO for the line, in events
-	// (default 256, at least 64; the kernel default of 16 overflows after
-	// 160 ms without a read at 3000 RPM).
+	// (default 256, 64 to 1024; the kernel default of 16 overflows after
+	// 160 ms without a read at 3000 RPM, and the kernel caps it at 1024).
 	EventBuffer int
 	// Consumer is the label shown by gpioinfo (default "stirling").
 	Consumer string

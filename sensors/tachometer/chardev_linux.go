@@ -42,8 +42,8 @@ func OpenChardev(ctx context.Context, opts ChardevOpts) (*Chardev, error) {
 	switch {
 	case opts.EventBuffer == 0:
 		opts.EventBuffer = defaultEventBuffer
-	case opts.EventBuffer < minEventBuffer:
-		return nil, fmt.Errorf("%w: event buffer %d (want at least %d)", ErrOpts, opts.EventBuffer, minEventBuffer)
+	case opts.EventBuffer < minEventBuffer || opts.EventBuffer > maxEventBuffer:
+		return nil, fmt.Errorf("%w: event buffer %d (want %d..%d)", ErrOpts, opts.EventBuffer, minEventBuffer, maxEventBuffer)
 	}
 	path, offset, err := findLine(opts.Chip, opts.Line, log)
 	if err != nil {

@@ -19,6 +19,7 @@ func TestOpenChardevErrors(t *testing.T) {
 		want func(error) bool
 	}{
 		{"small buffer", ChardevOpts{EventBuffer: 16}, func(err error) bool { return errors.Is(err, ErrOpts) }},
+		{"large buffer", ChardevOpts{EventBuffer: 4096}, func(err error) bool { return errors.Is(err, ErrOpts) }},
 		{"missing device", ChardevOpts{Chip: "/dev/gpiochip-missing", Line: "4"}, func(err error) bool {
 			return errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "group gpio")
 		}},

@@ -35,6 +35,7 @@ const (
 	eventRisingEdge    uint32 = 1
 	eventFallingEdge   uint32 = 2
 	minEventBuffer            = 64
+	maxEventBuffer            = 16 * uapiLinesMax // the kernel clamps larger requests to this
 	defaultEventBuffer        = 256
 )
 
