@@ -68,6 +68,14 @@ func (s *HTTPSource) ROIs() sensors.ROIs {
 func (s *HTTPSource) Next(ctx context.Context, dst *sensors.Frame) error {
 	for {
 		rois, err := s.fetch(ctx, dst)
+		if errors.Is(err, errNoFrameYet) {
+			// The agent is up but its camera has not produced a frame
+			// yet (just started, or re-initialising): wait for one.
+			if werr := sleepCtx(ctx, s.poll); werr != nil {
+				return fmt.Errorf("%w (waiting for the agent's first frame)", werr)
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -90,6 +98,20 @@ func (s *HTTPSource) Next(ctx context.Context, dst *sensors.Frame) error {
 	}
 }
 
+// errNoFrameYet is the agent's 503: running, but no thermal frame yet.
+var errNoFrameYet = errors.New("calibrate: the agent has no thermal frame yet")
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 func (s *HTTPSource) fetch(ctx context.Context, dst *sensors.Frame) (sensors.ROIs, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL(), nil)
 	if err != nil {
@@ -107,8 +129,11 @@ func (s *HTTPSource) fetch(ctx context.Context, dst *sensors.Frame) (sensors.ROI
 	if err != nil {
 		return sensors.ROIs{}, fmt.Errorf("calibrate: read %s: %w", s.URL(), err)
 	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return sensors.ROIs{}, errNoFrameYet
+	}
 	if resp.StatusCode != http.StatusOK {
-		return sensors.ROIs{}, fmt.Errorf("calibrate: %s: %s: %s", s.URL(), resp.Status, strings.TrimSpace(string(body)))
+		return sensors.ROIs{}, fmt.Errorf("%s: %s: %s", s.URL(), resp.Status, strings.TrimSpace(string(body)))
 	}
 	rois, err := status.DecodeFrame(body, dst)
 	if err != nil {

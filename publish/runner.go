@@ -219,11 +219,11 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 		r.update(func(st *RunnerStats) { st.State, st.Backoff, st.Attempts = StateDelivering, 0, st.Attempts+1 })
 		sctx, cancel := context.WithTimeout(ctx, r.opts.SendTimeout)
 		err := r.p.Send(sctx, b, res)
-		timedOut := sctx.Err() != nil
+		timedOut := sctx.Err() != nil && ctx.Err() == nil
 		cancel()
-		if ctx.Err() != nil {
-			return false
-		}
+		// Results count even when ctx ended during Send: what the
+		// destination acknowledged is acknowledged, so a clean stop does
+		// not deliver that batch again on the next start.
 		if err == nil && timedOut {
 			err = fmt.Errorf("send timed out after %v", r.opts.SendTimeout)
 		}
@@ -250,6 +250,9 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 		if len(keep) == 0 {
 			r.succeeded(failed)
 			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		if err != nil {
 			why = err.Error()

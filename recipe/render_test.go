@@ -57,7 +57,7 @@ func TestRenderGolden(t *testing.T) {
 		{"sitewise", "testdata/sitewise.yaml", Opts{Version: "2.0.0-rc.1", Artifacts: "s3://acme-gg/stirling/", BasicIngestRule: "StirlingToSiteWise"}},
 		{"stdout", "testdata/stdout.yaml", Opts{Name: "com.acme.Engine", Version: "0.1.0", Artifacts: "s3://acme-gg"}},
 		{"prefix", "testdata/sitewise.yaml", Opts{Version: "1.0.0", Artifacts: "s3://acme-gg", TopicPrefix: "dt/stirling/{iot:thingName}"}},
-		{"wildcard", "embedded:agent.yaml", Opts{Version: "1.0.0", Artifacts: "s3://acme-gg", TopicPrefix: "stirling/+"}},
+		{"wildcard", "embedded:agent.yaml", Opts{Version: "1.0.0", Artifacts: "s3://acme-gg", TopicPrefix: "dt/stirling/+"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestRenderContents(t *testing.T) {
 				t.Errorf("manifest %d has a digest", i)
 			}
 		}
-		if got := resources(d, ServiceMQTTProxy); len(got) != 1 || got[0] != "stirling/{iot:thingName}/#" {
+		if got := resources(d, ServiceMQTTProxy); len(got) != 1 || got[0] != "dt/stirling/{iot:thingName}/#" {
 			t.Errorf("mqttproxy resources %v, want the agent topic's space only", got)
 		}
 		if _, ok := d.ComponentDependencies[TESComponent]; ok {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -421,12 +420,4 @@ func (a *agent) reloadROIs() {
 	a.roiReloads.Add(1)
 	a.log.Info("ROI file reloaded", "path", a.cfg.ROIsPath,
 		"hot_cylinder", r.HotCylinder.String(), "cold_cylinder", r.ColdCylinder.String(), "flame", r.Flame.String())
-}
-
-// absPath is for log lines and status output.
-func absPath(p string) string {
-	if q, err := filepath.Abs(p); err == nil {
-		return q
-	}
-	return p
 }

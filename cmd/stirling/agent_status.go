@@ -30,6 +30,7 @@ func (a *agent) Snapshot() status.Snapshot {
 	ss := a.sp.Stats()
 	snap := status.Snapshot{
 		Time:        a.clk.Now(),
+		WallTime:    time.Now(),
 		EngineState: ps.EngineState.String(),
 		Spool: status.SpoolStatus{
 			DepthBytes:     ss.DiskBytes,

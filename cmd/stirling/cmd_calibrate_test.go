@@ -335,7 +335,10 @@ func TestCalibrateConfigROIsFile(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 	c, err := configs.Load(filepath.Join(dir, "agent.yaml"))
-	if err != nil || c.ROIsDefaulted || c.ROIs.Flame != (sensors.ROI{X: 6, Y: 16, W: 5, H: 5}) {
-		t.Fatalf("agent config sees %+v (defaulted %v), %v", c.ROIs, c != nil && c.ROIsDefaulted, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ROIsDefaulted || c.ROIs.Flame != (sensors.ROI{X: 6, Y: 16, W: 5, H: 5}) {
+		t.Fatalf("agent config sees %+v (defaulted %v)", c.ROIs, c.ROIsDefaulted)
 	}
 }

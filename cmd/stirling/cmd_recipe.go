@@ -96,15 +96,31 @@ func cmdRecipe(_ context.Context, e *env, args []string) error {
 // loadRecipeConfig loads the agent configuration for a fleet-wide recipe.
 // The thing name is per device (AWS_IOT_THING_NAME under Greengrass), so
 // while the file is checked a stand-in name satisfies the cloud
-// publishers' requirement; ConfigMap clears it again.
+// publishers' requirement; the rendered configuration carries the file's
+// own thing_name (normally empty), never the stand-in, so each device
+// publishes under its own name.
 func loadRecipeConfig(p string) (*configs.Config, error) {
-	if os.Getenv(configs.EnvThingName) == "" {
-		if err := os.Setenv(configs.EnvThingName, "recipe-render"); err != nil {
+	const standIn = "recipe-render"
+	set := os.Getenv(configs.EnvThingName) == ""
+	if set {
+		if err := os.Setenv(configs.EnvThingName, standIn); err != nil {
 			return nil, err
 		}
 		defer os.Unsetenv(configs.EnvThingName)
 	}
-	return configs.Load(p)
+	cfg, err := configs.Load(p)
+	if err != nil {
+		return nil, err
+	}
+	if set && cfg.Device.ThingName == standIn {
+		cfg.Device.ThingName = ""
+		for _, pc := range cfg.Publishers {
+			if pc.MQTT != nil && pc.MQTT.ClientID == standIn {
+				pc.MQTT.ClientID = ""
+			}
+		}
+	}
+	return cfg, nil
 }
 
 func cmdRecipeValidate(e *env, args []string) error {

@@ -30,7 +30,7 @@ func TestRecipeCommand(t *testing.T) {
 			"ComponentVersion: '1.2.3'",
 			"exec {artifacts:path}/stirling-aarch64 run --config greengrass:configuration",
 			"URI: s3://my-bucket/gg/com.stirling.Agent/1.2.3/stirling-armv7l",
-			"- stirling/{iot:thingName}/#",
+			"- dt/stirling/{iot:thingName}/#",
 		}, nil},
 		{"render to file", []string{"recipe", "--version", "1.2.3", "--artifacts", "s3://my-bucket", "-o", good}, 0, nil, nil},
 		{"validate good", []string{"recipe", "validate", good}, 0, []string{good + ": ok"}, nil},

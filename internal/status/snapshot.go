@@ -22,8 +22,15 @@ type Source interface {
 
 // Snapshot is the agent's state at one instant.
 type Snapshot struct {
-	// Time is when the snapshot was taken (the agent's clock).
+	// Time is when the snapshot was taken by the agent's sensor clock
+	// (virtual time when the simulator runs accelerated); reading ages are
+	// measured against it.
 	Time time.Time `json:"time"`
+	// WallTime is the wall-clock time of the snapshot; the ages of
+	// LastDelivered, LastSpooled and the publishers' LastSuccess and
+	// LastErrorTime (all wall-clock times) are measured against it. Zero
+	// means the same as Time.
+	WallTime time.Time `json:"wall_time"`
 	// EngineState is a short word for the engine: "stopped", "starting",
 	// "running", "stalled", "unknown", ...
 	EngineState string `json:"engine_state"`

@@ -28,6 +28,7 @@
   function onStatus(st) {
     page.statusEvents++;
     const now = Date.parse(st.time) || Date.now();
+    const wall = Date.parse(st.wall_time) || now;
     pill($("engine"), "engine: " + (st.engine_state || "?"), { running: "ok", stalled: "bad", flame_out: "bad" }[st.engine_state] || "warn");
     pill($("health"), st.health.ok ? "healthy" : "unhealthy", st.health.ok ? "ok" : "bad");
     $("health").title = st.health.reason;
@@ -36,14 +37,14 @@
       `<tr><td>${esc(r.metric)}</td><td>${r.value.toFixed(2)} ${esc(unit(r.unit))}</td><td>${esc(r.quality)}</td><td>${age(r.time, now)}</td></tr>`));
     rows($("publishers").tBodies[0], st.publishers.map((p) =>
       `<tr><td>${esc(p.name)}</td><td>${esc(p.state)}</td><td>${p.delivered}</td><td>${p.retried}</td><td>${p.rejected}</td>` +
-      `<td>${p.lag_records} (${p.lag_seconds.toFixed(0)} s)</td><td>${age(p.last_success, now)}</td><td class="err" title="${esc(p.last_error)}">${esc(p.last_error)}</td></tr>`));
+      `<td>${p.lag_records} (${p.lag_seconds.toFixed(0)} s)</td><td>${age(p.last_success, wall)}</td><td class="err" title="${esc(p.last_error)}">${esc(p.last_error)}</td></tr>`));
     const sp = st.spool;
     rows($("spool").tBodies[0], [
       `<tr><th>depth</th><td>${sp.depth_records} records, ${(sp.depth_bytes / 1024).toFixed(1)} KiB${sp.limit_bytes ? " of " + (sp.limit_bytes / 1048576).toFixed(0) + " MiB" : ""}</td></tr>`,
       `<tr><th>dropped (spool full)</th><td>${sp.dropped_records}</td></tr>`,
       `<tr><th>corrupt, skipped</th><td>${sp.corrupt_skipped}</td></tr>`,
-      `<tr><th>last spooled</th><td>${age(st.last_spooled, now)}</td></tr>`,
-      `<tr><th>last delivered</th><td>${age(st.last_delivered, now)}</td></tr>`]);
+      `<tr><th>last spooled</th><td>${age(st.last_spooled, wall)}</td></tr>`,
+      `<tr><th>last delivered</th><td>${age(st.last_delivered, wall)}</td></tr>`]);
     const rpm = st.readings.find((r) => r.metric === st.rpm_metric);
     page.rpm = rpm ? rpm.value : null;
     $("rpm-now").textContent = rpm ? rpm.value.toFixed(0) : "–";
