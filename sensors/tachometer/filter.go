@@ -25,6 +25,11 @@ const (
 	longRatio  = 1.6
 	lockSpread = 0.25 // the last three periods within +-25% of their median: locked
 	relockN    = 3    // consecutive outliers that mean the speed really changed
+	// A long period within missedTol of a whole multiple of the reference
+	// is missed marks. relockMissed of those in a row (each with a single
+	// good mark between) are more likely a real slowdown.
+	missedTol    = 0.2
+	relockMissed = 4
 )
 
 // filter is the tachometer's state machine: pulse-width filter, lock-out,
@@ -57,16 +62,17 @@ type filter struct {
 	burstLast time.Duration
 
 	// marks and periods
-	haveLast bool
-	broken   bool // the next mark starts a new chain (after a gap or stall)
-	last     mark
-	hist     [3]time.Duration // last accepted periods, newest at histN-1 (ring)
-	histN    int
-	histPos  int
-	consec   int // consecutive outliers
-	chain    [maxAverage + 1]time.Duration
-	chainPos int // next write position
-	chainN   int // marks in the chain
+	haveLast  bool
+	broken    bool // the next mark starts a new chain (after a gap or stall)
+	last      mark
+	hist      [3]time.Duration // last accepted periods, newest at histN-1 (ring)
+	histN     int
+	histPos   int
+	consec    int // consecutive outliers that are not missed marks
+	missedRun int // consecutive missed-mark outliers
+	chain     [maxAverage + 1]time.Duration
+	chainPos  int // next write position
+	chainN    int // marks in the chain
 
 	// output
 	running  bool
@@ -180,14 +186,29 @@ func (f *filter) mark(m mark) {
 		f.restart(m)
 		return
 	}
-	if ref, ok := f.reference(); ok {
+	ref, locked := f.reference()
+	if !locked && f.lastP > 0 {
+		// Not locked (starting, or after a change of speed): the last
+		// period is a weaker reference, good enough to spot missed marks.
+		ref = f.lastP
+	}
+	if ref > 0 {
 		r := float64(p) / float64(ref)
+		if !locked && !(r > longRatio && math.Abs(r-math.Round(r)) <= missedTol) {
+			r = 1 // only missed marks are judged without a lock
+		}
 		if r < shortRatio || r > longRatio {
 			f.t.outliers.Add(1)
-			f.consec++
-			if f.consec >= relockN {
-				// Three in a row: the speed really changed; measure afresh.
-				f.histN, f.consec = 0, 0
+			// A whole number of periods is missed marks; anything else
+			// counts towards deciding that the speed really changed.
+			if r > longRatio && math.Abs(r-math.Round(r)) <= missedTol {
+				f.missedRun++
+			} else {
+				f.consec++
+			}
+			if f.consec >= relockN || f.missedRun >= relockMissed {
+				// The speed really changed; measure afresh.
+				f.histN, f.consec, f.missedRun = 0, 0, 0
 				f.restart(m)
 				return
 			}
@@ -199,7 +220,7 @@ func (f *filter) mark(m mark) {
 			return
 		}
 	}
-	f.consec = 0
+	f.consec, f.missedRun = 0, 0
 	f.hist[f.histPos] = p
 	f.histPos = (f.histPos + 1) % len(f.hist)
 	f.histN = min(f.histN+1, len(f.hist))
@@ -274,7 +295,7 @@ func (f *filter) stall() {
 	f.event(Event{Time: at, Kind: Stop, RPM: f.lastRPM})
 	f.idleFrom = at
 	f.lastP = 0
-	f.histN, f.consec = 0, 0
+	f.histN, f.consec, f.missedRun = 0, 0, 0
 }
 
 // deadline is the next clock time tick has work to do.

@@ -44,6 +44,14 @@ func TestFilterAccuracy(t *testing.T) {
 					t.Error("missed marks left no outliers")
 				}
 			}},
+		// A fifth of the marks missing, at random: runs of misses and
+		// misses right after a restart included.
+		{name: "missed-marks-random-20pc", w: wheel{rpm: 1200, jitter: 5 * time.Microsecond, missRand: 0.2, seed: 3},
+			check: func(t *testing.T, st Stats) {
+				if st.Outliers < 20 {
+					t.Errorf("outliers %d", st.Outliers)
+				}
+			}},
 		{name: "spikes", w: wheel{rpm: 600, jitter: 5 * time.Microsecond, spikes: true},
 			check: func(t *testing.T, st Stats) {
 				if st.Outliers == 0 {
@@ -67,11 +75,14 @@ func TestFilterAccuracy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.w.widthDeg = 10
 			revs := 200
+			if tt.w.missRand > 0 {
+				revs = 3000
+			}
 			if tt.w.rpm < 100 {
 				revs = 30
 			}
 			tach, ss, es := runFilter(t, nil, tt.markOnly, tt.w.edges(time.Second, revs))
-			if len(ss) < revs/2 {
+			if len(ss) < revs/3 {
 				t.Fatalf("%d speeds from %d revolutions", len(ss), revs)
 			}
 			if worst := worstError(ss[tt.settle:], tt.w.rpm); worst > 0.001 {

@@ -17,6 +17,7 @@ type wheel struct {
 	jitter   time.Duration // sigma of the timestamp noise
 	chatter  int           // extra short pulses after every edge
 	miss     int           // drop every miss-th mark (both edges); 0 none
+	missRand float64       // drop each mark with this probability
 	spikes   bool          // a 300 us pulse in the middle of every 7th revolution
 	gapEvery int           // skip sequence numbers (lost edges) every gapEvery-th mark
 	markOnly bool          // only the leading edges
@@ -40,6 +41,9 @@ func (w wheel) edges(start time.Duration, revs int) []sensors.Edge {
 	for i := range revs {
 		t0 := start + time.Duration(float64(i)*period)
 		if w.miss > 0 && i%w.miss == w.miss-1 {
+			continue
+		}
+		if w.missRand > 0 && rng.Float64() < w.missRand {
 			continue
 		}
 		if w.gapEvery > 0 && i%w.gapEvery == w.gapEvery-1 {
