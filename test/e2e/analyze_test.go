@@ -151,14 +151,16 @@ type figures struct {
 	Test              string
 	Speedup           float64
 	Messages          int
-	Readings          int     // distinct readings received
-	MaxSeq            uint64  // highest seq received
-	Lost              int     // seqs in 1..MaxSeq never received
-	DupReadings       int     // readings received more than once (extra copies)
-	DupMessages       int     // messages whose every reading was already received
-	ArrivalInversions int     // first copies arriving with a seq lower than an earlier one
-	TSInversions      int     // per metric, a reading older than the previous one by seq
-	SimMinutes        float64 // sensor time covered
+	Readings          int       // distinct readings received
+	MaxSeq            uint64    // highest seq received
+	Lost              int       // seqs in 1..MaxSeq never received
+	DupReadings       int       // readings received more than once (extra copies)
+	DupMessages       int       // messages whose every reading was already received
+	ArrivalInversions int       // first copies arriving with a seq lower than an earlier one
+	TSInversions      int       // per metric, a reading older than the previous one by seq
+	InversionSeqs     [2]uint64 // lowest and highest seq at which a time inversion happened
+	InversionDetail   []string  // the first few inversions, for the log
+	SimMinutes        float64   // sensor time covered
 	OutageReal        time.Duration
 	FirstAfterUp      time.Duration // broker accepting again -> first message received
 	DrainTime         time.Duration // broker accepting again -> caught up with the live edge
@@ -167,9 +169,9 @@ type figures struct {
 }
 
 func (f figures) String() string {
-	return fmt.Sprintf("%s: speedup %gx, %.1f simulated min, %d messages, %d readings (max seq %d), lost %d, duplicated %d readings / %d messages, arrival inversions %d, per-metric time inversions %d, outage %v real, first message %v after the broker came back, drain %v, restart-to-first-spool %v, non-zero drop counters %v",
+	return fmt.Sprintf("%s: speedup %gx, %.1f simulated min, %d messages, %d readings (max seq %d), lost %d, duplicated %d readings / %d messages, arrival inversions %d, per-metric time inversions %d (seqs %v), outage %v real, first message %v after the broker came back, drain %v, restart-to-first-spool %v, non-zero drop counters %v",
 		f.Test, f.Speedup, f.SimMinutes, f.Messages, f.Readings, f.MaxSeq, f.Lost, f.DupReadings, f.DupMessages,
-		f.ArrivalInversions, f.TSInversions, f.OutageReal.Round(time.Millisecond), f.FirstAfterUp.Round(time.Millisecond),
+		f.ArrivalInversions, f.TSInversions, f.InversionSeqs, f.OutageReal.Round(time.Millisecond), f.FirstAfterUp.Round(time.Millisecond),
 		f.DrainTime.Round(time.Millisecond), f.RestartToSpool.Round(time.Millisecond), f.DropCounters)
 }
 
@@ -203,7 +205,14 @@ func analyze(recs []rec, nMsgs int) figures {
 	var minTS, maxTS int64
 	for i, r := range firsts {
 		if prev, ok := lastTS[r.metric]; ok && r.ts < prev {
+			if f.TSInversions == 0 {
+				f.InversionSeqs[0] = r.seq
+			}
 			f.TSInversions++
+			f.InversionSeqs[1] = r.seq
+			if len(f.InversionDetail) < 30 {
+				f.InversionDetail = append(f.InversionDetail, fmt.Sprintf("%s seq %d ts %d < %d (-%v)", r.metric, r.seq, r.ts, prev, time.Duration(prev-r.ts)*time.Millisecond))
+			}
 		}
 		lastTS[r.metric] = r.ts
 		if i == 0 || r.ts < minTS {
@@ -250,7 +259,7 @@ func TestAnalyze(t *testing.T) {
 		recs[i].arrival = at
 	}
 	f := analyze(recs, 5)
-	want := figures{Messages: 5, Readings: 5, MaxSeq: 6, Lost: 1, DupReadings: 1, DupMessages: 1, ArrivalInversions: 1, TSInversions: 1, SimMinutes: float64(2000) / 60000}
+	want := figures{Messages: 5, Readings: 5, MaxSeq: 6, Lost: 1, DupReadings: 1, DupMessages: 1, ArrivalInversions: 1, TSInversions: 1, InversionSeqs: [2]uint64{6, 6}, SimMinutes: float64(2000) / 60000}
 	if f.String() != want.String() {
 		t.Errorf("analyze:\n got %s\nwant %s", f, want)
 	}

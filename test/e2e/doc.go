@@ -6,8 +6,8 @@
 //
 // Knobs (environment):
 //
-//	STIRLING_E2E_SPEEDUP  virtual-time factor for the outage tests (default 200:
-//	                      one simulated hour in 18 s)
+//	STIRLING_E2E_SPEEDUP  virtual-time factor for the outage tests (default 100:
+//	                      one simulated hour in 36 s)
 //	STIRLING_E2E_REPORT   file the figures are appended to (default
 //	                      <repo>/bin/e2e-report.txt)
 package e2e
