@@ -39,7 +39,7 @@ func TestRunCameraWindow(t *testing.T) {
 		if _, ok := seen[on]; !ok || (!on && at > 6*time.Second) {
 			seen[on] = at
 		}
-		if at > 8*time.Second {
+		if at > 10*time.Second {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -49,13 +49,13 @@ func TestRunCameraWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Run applies the windows every 20 ms of wall time (0.4 s of engine).
-	if on, ok := seen[true]; !ok || on < 2*time.Second || on > 4*time.Second {
+	if on, ok := seen[true]; !ok || on < 2*time.Second || on > 5*time.Second {
 		t.Errorf("unplugged first seen at %v, want soon after 2s", on)
 	}
 	if off := seen[false]; off < 6*time.Second {
 		t.Errorf("never plugged back in after the window (last seen off at %v)", off)
 	}
-	if st := s.Stats(); st.EngineTime < 6*time.Second {
+	if st := s.Stats(); st.EngineTime < 7*time.Second {
 		t.Errorf("Run did not keep the model in step: %v", st.EngineTime)
 	}
 }

@@ -225,7 +225,9 @@ func TestTachometerUnplugged(t *testing.T) {
 	}
 	// Edges up to the line's look-ahead (50 ms) may have been generated
 	// before the switch.
-	if last.Wall.After(off.Add(100*time.Millisecond)) || off.Sub(last.Wall) > 200*time.Millisecond {
+	// A reader running behind the clock (a loaded CI machine) may not have
+	// generated the last few edges before the switch: allow a second.
+	if last.Wall.After(off.Add(100*time.Millisecond)) || off.Sub(last.Wall) > time.Second {
 		t.Errorf("last mark %v, unplugged at %v", last.Wall.Sub(origin), off.Sub(origin))
 	}
 	var zero bool
