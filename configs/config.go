@@ -83,7 +83,7 @@ type Tachometer struct {
 	Chip string `yaml:"gpio_chip"`
 	// Line is the line offset on Chip (BCM number on the Pi): 4.
 	Line int `yaml:"gpio_line"`
-	// Edge is the edge counted as one mark: "rising", "falling" or "both".
+	// Edge is the edge at the leading side of the mark: "rising" or "falling".
 	// Which one the black mark produces depends on the TCRT5000 module
 	// (most D0 outputs go high over black).
 	Edge string `yaml:"edge"`

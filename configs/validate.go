@@ -119,7 +119,7 @@ func (c *Config) validate(ck *checker) {
 	tc := &s.Tachometer
 	ck.required("sensors.tachometer.gpio_chip", tc.Chip, `a GPIO character device like "gpiochip0"`)
 	ck.integer("sensors.tachometer.gpio_line", tc.Line, 0, 511)
-	ck.oneOf("sensors.tachometer.edge", tc.Edge, "rising", "falling", "both")
+	ck.oneOf("sensors.tachometer.edge", tc.Edge, "rising", "falling")
 	ck.oneOf("sensors.tachometer.bias", tc.Bias, "as_is", "disable", "pull_up", "pull_down")
 	ck.integer("sensors.tachometer.marks_per_rev", tc.MarksPerRev, 1, 64)
 	ck.num("sensors.tachometer.min_rpm", tc.MinRPM, 0.1, 1000)

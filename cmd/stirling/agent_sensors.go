@@ -67,6 +67,7 @@ func (a *agent) tachOpts() (*tachometer.Opts, error) {
 	}
 	o.MarkEdge = edge
 	o.MinRPM, o.MaxRPM = t.MinRPM, t.MaxRPM
+	o.MarksPerRev = t.MarksPerRev
 	o.StallTimeout = t.StallTimeout
 	o.Clock = a.clk
 	o.Logger = a.log

@@ -409,7 +409,7 @@ func (d *Dev) busErr(op string, addr uint16, err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.ErrShortBuffer), strings.Contains(msg, "short read"):
 		kind = ErrShortRead
 		d.c.short.Add(1)
-	case errors.Is(err, syscall.EREMOTEIO), errors.Is(err, syscall.ENXIO),
+	case isNACKErrno(err), errors.Is(err, syscall.ENXIO),
 		strings.Contains(msg, "remote i/o error"), strings.Contains(msg, "no such device or address"), strings.Contains(msg, "nack"):
 		kind = ErrNACK
 		d.c.nacks.Add(1)
