@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -183,6 +184,16 @@ func runOutage(t *testing.T, kill bool) {
 		if restartToSpool > time.Second {
 			t.Errorf("restarted agent spooled its first batch %v after start, want within 1 s", restartToSpool)
 		}
+		// Where drops happen matters to whoever fixes them: log the drop
+		// counters over the restarted process's first seconds.
+		var trace []string
+		for i := 0; i < 8; i++ {
+			time.Sleep(250 * time.Millisecond)
+			if m, err := a.waitMetrics(time.Second, func(map[string]float64) bool { return true }); err == nil {
+				trace = append(trace, fmt.Sprintf("%v:%v", time.Since(restartAt).Round(10*time.Millisecond), dropCounters(m)))
+			}
+		}
+		t.Logf("drop counters after the restart: %v", trace)
 	}
 	time.Sleep(time.Until(downAt.Add(outage)))
 	st.update(t)
