@@ -17,9 +17,11 @@
 // messages the spool is already retrying, and would complete their tokens
 // without a PUBACK). While disconnected Send fails at once with
 // ErrNotConnected; Ready (publish.Readier) returns a channel that receives a
-// value each time the link comes up, so the runner retries at once. Reconnect attempts run
-// every ReconnectInterval (default 500 ms, jittered down to half) while the
-// broker is unreachable, and back off exponentially up to 2 minutes when the
-// broker answers but refuses the CONNECT (bad certificate or policy), which
-// also respects IoT Core's limit of one CONNECT per second per client ID.
+// value each time the link comes up, so the runner retries at once.
+//
+// Reconnect attempts run every ReconnectInterval (default 250 ms, jittered
+// down to half) while the broker is unreachable, and back off exponentially
+// up to 2 minutes when the broker answers but refuses us (a CONNACK refusal,
+// a TLS alert, a server certificate that does not verify), which also
+// respects IoT Core's limit of one CONNECT per second per client ID.
 package mqtt

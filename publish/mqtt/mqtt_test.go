@@ -142,13 +142,16 @@ func TestRefusedWithoutClientCert(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newTestPublisher(t, b, b.Addr, tt.mod)
-			deadline := time.Now().Add(3 * time.Second)
-			for p.Stats().ConnectFailures < 2 && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
+			// A refusal backs off from 1 s (jittered to 0.5-1 s): in 1.6 s
+			// that is 2 or 3 attempts, where the 100 ms reconnect interval
+			// of an unreachable broker would make about 15.
+			time.Sleep(1600 * time.Millisecond)
 			st := p.Stats()
 			if st.Connected || st.Connects != 0 || st.ConnectFailures < 2 {
 				t.Fatalf("stats %+v: want refused connections", st)
+			}
+			if st.ConnectFailures > 4 {
+				t.Errorf("%d attempts in 1.6 s: a refusal must back off (last error %s)", st.ConnectFailures, st.LastError)
 			}
 			batch := engineBatch(1, 1, 1, time.Now())
 			res := make([]publish.Result, len(batch.Readings))

@@ -20,7 +20,8 @@ import (
 func TestRunnerOutage(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	px := mosquittotest.NewProxy(t, b.Addr)
-	p := newTestPublisher(t, b, px.Addr, nil)
+	// The default reconnect interval, as in production.
+	p := newTestPublisher(t, b, px.Addr, func(o *Opts) { o.ReconnectInterval = 0 })
 	sub := b.Subscribe(t, p.Topic())
 	waitReady(t, p, 5*time.Second)
 

@@ -69,7 +69,7 @@ func TestResolve(t *testing.T) {
 		{"defaults", nil, func(t *testing.T, o Opts) {
 			if o.Endpoint != "abc-ats.iot.eu-west-1.amazonaws.com:8883" || o.ClientID != "pi-01-stirling" ||
 				o.Topic != "dt/stirling/pi-01/telemetry" || o.Layout != Batch || o.KeepAlive != time.Minute ||
-				o.InFlight != 100 || o.MaxPayload != 128*1024 || o.MaxRate != 100 || o.ReconnectInterval != 500*time.Millisecond {
+				o.InFlight != 100 || o.MaxPayload != 128*1024 || o.MaxRate != 100 || o.ReconnectInterval != 250*time.Millisecond {
 				t.Errorf("defaults: %+v", o)
 			}
 		}, ""},
