@@ -162,6 +162,7 @@ type figures struct {
 	InversionDetail   []string  // the first few inversions, for the log
 	SimMinutes        float64   // sensor time covered
 	OutageReal        time.Duration
+	Reconnect         time.Duration // broker accepting again -> agent reports the MQTT link up (/metrics, 20 ms polls)
 	FirstAfterUp      time.Duration // broker accepting again -> first message received
 	DrainTime         time.Duration // broker accepting again -> caught up with the live edge
 	RestartToSpool    time.Duration // SIGKILL restart -> first batch spooled (kill test)
@@ -169,9 +170,9 @@ type figures struct {
 }
 
 func (f figures) String() string {
-	return fmt.Sprintf("%s: speedup %gx, %.1f simulated min, %d messages, %d readings (max seq %d), lost %d, duplicated %d readings / %d messages, arrival inversions %d, per-metric time inversions %d (seqs %v), outage %v real, first message %v after the broker came back, drain %v, restart-to-first-spool %v, non-zero drop counters %v",
+	return fmt.Sprintf("%s: speedup %gx, %.1f simulated min, %d messages, %d readings (max seq %d), lost %d, duplicated %d readings / %d messages, arrival inversions %d, per-metric time inversions %d (seqs %v), outage %v real, reconnect within %v, first message %v after the broker came back, drain %v, restart-to-first-spool %v, non-zero drop counters %v",
 		f.Test, f.Speedup, f.SimMinutes, f.Messages, f.Readings, f.MaxSeq, f.Lost, f.DupReadings, f.DupMessages,
-		f.ArrivalInversions, f.TSInversions, f.InversionSeqs, f.OutageReal.Round(time.Millisecond), f.FirstAfterUp.Round(time.Millisecond),
+		f.ArrivalInversions, f.TSInversions, f.InversionSeqs, f.OutageReal.Round(time.Millisecond), f.Reconnect.Round(time.Millisecond), f.FirstAfterUp.Round(time.Millisecond),
 		f.DrainTime.Round(time.Millisecond), f.RestartToSpool.Round(time.Millisecond), f.DropCounters)
 }
 

@@ -10,7 +10,10 @@ import (
 	"github.com/stirling-iot/stirling/internal/mosquittotest"
 )
 
-const lagKey = `stirling_publisher_lag_records{publisher="mqtt"}`
+const (
+	lagKey       = `stirling_publisher_lag_records{publisher="mqtt"}`
+	connectedKey = `stirling_mqtt_connected{publisher="mqtt"}`
+)
 
 // stream parses a subscriber's messages incrementally.
 type stream struct {
@@ -205,6 +208,14 @@ func runOutage(t *testing.T, kill bool) {
 	arrivedBeforeUp := st.n
 
 	upAt := px.Up()
+	// Reconnect: until the agent reports the MQTT link up (polled every
+	// 20 ms, so this is an upper bound).
+	var reconnect time.Duration = -1
+	if _, err := a.waitMetrics(10*time.Second, func(m map[string]float64) bool { return m[connectedKey] == 1 }); err == nil {
+		reconnect = time.Since(upAt)
+	} else {
+		t.Errorf("agent did not report %s: %v", connectedKey, err)
+	}
 	// Drain: from the broker accepting again until the publisher's lag is 0.
 	m, err := a.waitMetrics(60*time.Second, func(m map[string]float64) bool { v, ok := m[lagKey]; return ok && v == 0 })
 	if err != nil {
@@ -235,6 +246,7 @@ func runOutage(t *testing.T, kill bool) {
 	f := analyze(st.recs, st.n)
 	f.Test, f.Speedup, f.OutageReal, f.FirstAfterUp, f.DrainTime, f.RestartToSpool = t.Name(), speed, upAt.Sub(downAt), firstAfter, drain, restartToSpool
 	f.DropCounters = dropCounters(m)
+	f.Reconnect = reconnect
 	report(t, f)
 
 	if f.Lost != 0 {
