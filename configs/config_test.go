@@ -168,7 +168,9 @@ func TestThingNameFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Device.ThingName != "core-7" || c.Publishers[0].MQTT.ClientID != "core-7" {
+	// The client ID stays empty: the publisher derives "<thing>-stirling",
+	// never the thing name itself (that is the nucleus's client ID).
+	if c.Device.ThingName != "core-7" || c.Publishers[0].MQTT.ClientID != "" {
 		t.Errorf("thing %q client %q", c.Device.ThingName, c.Publishers[0].MQTT.ClientID)
 	}
 }

@@ -80,11 +80,6 @@ func Parse(name string, data []byte) (*Config, error) {
 	if cfg.Device.ThingName == "" {
 		cfg.Device.ThingName = os.Getenv(EnvThingName)
 	}
-	for i := range cfg.Publishers {
-		if m := cfg.Publishers[i].MQTT; m != nil && m.ClientID == "" {
-			m.ClientID = cfg.Device.ThingName
-		}
-	}
 	errs := d.errs
 	if cfg.ROIsFile != "" {
 		if err := cfg.loadROIs(name); err != nil {

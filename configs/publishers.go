@@ -18,9 +18,13 @@ var publisherTypes = []string{TypeStdout, TypeFile, TypeMQTT, TypeGreengrass, Ty
 
 // Payload layouts for the JSON publishers.
 const (
-	// LayoutSample sends one message per reading.
+	// LayoutSample: for mqtt, one flat JSON object per timestamp that an
+	// IoT rule's iotSiteWise action can map (schemas/sample.schema.json).
 	LayoutSample = "sample"
-	// LayoutBatch sends one message per batch (a JSON array of readings).
+	// LayoutBatch: for mqtt and greengrass, many readings per message
+	// (schemas/batch.schema.json), for Kafka/Lambda consumers and fast
+	// backlog drain. The stdout and file publishers always write one JSON
+	// line per reading.
 	LayoutBatch = "batch"
 )
 
@@ -69,9 +73,11 @@ type File struct {
 type MQTT struct {
 	// Endpoint is host:port: the account's ATS endpoint on port 8883, or
 	// port 443 with ALPN "x-amzn-mqtt-ca" (for networks that block 8883).
+	// Empty on a Greengrass core device: the nucleus's own endpoint.
 	Endpoint string `yaml:"endpoint"`
-	// ClientID defaults to the thing name (IoT Core policies usually
-	// require that); at most 128 bytes.
+	// ClientID defaults to "<thing>-stirling": the thing name itself is
+	// the Greengrass nucleus's client ID, and IoT Core disconnects the
+	// older of two connections with the same ID. At most 128 bytes.
 	ClientID string `yaml:"client_id"`
 	// Topic may use {thing}; at most 256 bytes and 7 slashes, no leading
 	// slash, no wildcards.
@@ -80,10 +86,14 @@ type MQTT struct {
 	// (Basic Ingest: no messaging charge; the prefix does not count toward
 	// the topic limits).
 	BasicIngestRule string `yaml:"basic_ingest_rule"`
-	Layout          string `yaml:"layout"`
-	CertFile        string `yaml:"cert_file"`
-	KeyFile         string `yaml:"key_file"`
-	CAFile          string `yaml:"ca_file"`
+	// Layout is "batch" (an array of readings per message) or "sample"
+	// (one flat object per timestamp, for IoT rules); see docs/mqtt.md.
+	Layout string `yaml:"layout"`
+	// CertFile, KeyFile and CAFile are PEM files for mutual TLS. Empty on
+	// a Greengrass core device: the nucleus's device credentials.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	CAFile   string `yaml:"ca_file"`
 	// Keepalive is the MQTT keep-alive; IoT Core accepts 30s to 1200s.
 	Keepalive time.Duration `yaml:"keepalive"`
 	// QoS is fixed at 1: a batch leaves the spool only on PUBACK.

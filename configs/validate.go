@@ -222,7 +222,11 @@ func (p *Publisher) validate(ck *checker, key string) {
 		ck.oneOf(key+".layout", f.Layout, layouts...)
 	case p.MQTT != nil:
 		m := p.MQTT
-		if ck.required(key+".endpoint", m.Endpoint, "host:port, e.g. abc123-ats.iot.eu-west-1.amazonaws.com:8883") {
+		// endpoint, cert_file, key_file and ca_file may be left empty on a
+		// Greengrass core device: the publisher then uses the nucleus's own
+		// endpoint and device credentials (docs/mqtt.md), and fails at start
+		// with a clear error where there are none.
+		if m.Endpoint != "" {
 			ck.hostPort(key+".endpoint", m.Endpoint)
 		}
 		if len(m.ClientID) > 128 {
@@ -233,9 +237,9 @@ func (p *Publisher) validate(ck *checker, key string) {
 			ck.bad(key+".basic_ingest_rule", "%q not allowed; want a rule name of 1 to 128 of a-z A-Z 0-9 _", m.BasicIngestRule)
 		}
 		ck.oneOf(key+".layout", m.Layout, layouts...)
-		ck.required(key+".cert_file", m.CertFile, "the device certificate (PEM)")
-		ck.required(key+".key_file", m.KeyFile, "the device private key (PEM)")
-		ck.required(key+".ca_file", m.CAFile, "the CA bundle (AmazonRootCA1.pem)")
+		if (m.CertFile == "") != (m.KeyFile == "") {
+			ck.bad(key+".cert_file", "cert_file and key_file go together; set both, or neither to use the Greengrass device credentials")
+		}
 		ck.dur(key+".keepalive", m.Keepalive, 30*time.Second, 1200*time.Second)
 		if m.QoS != 1 {
 			ck.bad(key+".qos", "%d not allowed; want 1 (a batch leaves the spool only on PUBACK)", m.QoS)

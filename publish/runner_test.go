@@ -217,7 +217,7 @@ func waitAcked(t *testing.T, cur *spool.Cursor, seq uint64) {
 func TestRunnerDeliversInOrder(t *testing.T) {
 	f := newFixture(t, t.TempDir(), 20, 5)
 	p := newFakePub(acceptAll)
-	r := NewRunner(p, f.cur, f.sp, RunnerOpts{Clock: newFakeClock()}, nil)
+	r := NewRunner(p, f.cur, f.sp, RunnerOpts{MergeReadings: 1, Clock: newFakeClock()}, nil)
 	stop := run(t, r)
 	calls := waitCalls(t, p, 20)
 	waitAcked(t, f.cur, 20)
@@ -299,7 +299,7 @@ func TestRunnerResults(t *testing.T) {
 			f := newFixture(t, t.TempDir(), 2, 4)
 			clk := newFakeClock()
 			p := newFakePub(tt.script)
-			r := NewRunner(p, f.cur, f.sp, RunnerOpts{Clock: clk}, nil)
+			r := NewRunner(p, f.cur, f.sp, RunnerOpts{MergeReadings: 1, Clock: clk}, nil)
 			stop := run(t, r)
 			for i, want := range tt.wantCalls {
 				c := waitCalls(t, p, 1)[0]
@@ -360,7 +360,7 @@ func TestRunnerBackoff(t *testing.T) {
 		return acceptAll(n, b, res)
 	}
 	p := newFakePub(fail)
-	opts := RunnerOpts{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 0.2, FailingAfter: 3, Clock: clk}
+	opts := RunnerOpts{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 0.2, FailingAfter: 3, MergeReadings: 1, Clock: clk}
 	r := NewRunner(p, f.cur, f.sp, opts, nil)
 	stop := run(t, r)
 	defer stop()
@@ -404,7 +404,7 @@ func TestRunnerRetriesAtOnceWhenReady(t *testing.T) {
 		return acceptAll(n, b, res)
 	})
 	fp.ready = make(chan struct{}, 1)
-	r := NewRunner(readyPub{fp}, f.cur, f.sp, RunnerOpts{Initial: time.Hour, Max: time.Hour, Clock: clk}, nil)
+	r := NewRunner(readyPub{fp}, f.cur, f.sp, RunnerOpts{Initial: time.Hour, Max: time.Hour, MergeReadings: 1, Clock: clk}, nil)
 	stop := run(t, r)
 	defer stop()
 	waitCalls(t, fp, 1)
@@ -429,7 +429,7 @@ func TestRunnerStopKeepsUnackedRecord(t *testing.T) {
 		res[0].Status = Accepted // batch 2: half accepted, then stop
 		return errors.New("timeout")
 	})
-	r := NewRunner(p, f.cur, f.sp, RunnerOpts{Clock: clk}, nil)
+	r := NewRunner(p, f.cur, f.sp, RunnerOpts{MergeReadings: 1, Clock: clk}, nil)
 	stop := run(t, r)
 	waitCalls(t, p, 2)
 	clk.wait(t)
@@ -445,7 +445,7 @@ func TestRunnerStopKeepsUnackedRecord(t *testing.T) {
 	defer sp.Close()
 	cur, _ := sp.Cursor("fake")
 	p2 := newFakePub(acceptAll)
-	stop = run(t, NewRunner(p2, cur, sp, RunnerOpts{Clock: newFakeClock()}, nil))
+	stop = run(t, NewRunner(p2, cur, sp, RunnerOpts{MergeReadings: 1, Clock: newFakeClock()}, nil))
 	calls := waitCalls(t, p2, 2)
 	waitAcked(t, cur, 3)
 	stop()
@@ -464,7 +464,7 @@ func TestRunnerSendTimeout(t *testing.T) {
 		}
 		return acceptAll(n, b, res)
 	})
-	r := NewRunner(p, f.cur, f.sp, RunnerOpts{SendTimeout: 20 * time.Millisecond, Clock: clk}, nil)
+	r := NewRunner(p, f.cur, f.sp, RunnerOpts{SendTimeout: 20 * time.Millisecond, MergeReadings: 1, Clock: clk}, nil)
 	stop := run(t, r)
 	defer stop()
 	waitCalls(t, p, 1)
@@ -473,5 +473,47 @@ func TestRunnerSendTimeout(t *testing.T) {
 	waitAcked(t, f.cur, 1)
 	if st := r.Stats(); st.Failures != 1 || !strings.Contains(st.LastError, "timed out") {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A backlog is sent in few large Sends: records already in the spool are
+// merged up to MergeReadings, in order, and acknowledged together.
+func TestRunnerMergesBacklog(t *testing.T) {
+	f := newFixture(t, t.TempDir(), 10, 4)
+	var mu sync.Mutex
+	var sends [][]uint64
+	p := newFakePub(func(n int, b *pipeline.Batch, res []Result) error {
+		mu.Lock()
+		var seqs []uint64
+		for _, r := range b.Readings {
+			seqs = append(seqs, r.Seq)
+		}
+		sends = append(sends, seqs)
+		mu.Unlock()
+		return acceptAll(n, b, res)
+	})
+	r := NewRunner(p, f.cur, f.sp, RunnerOpts{MergeReadings: 12, Clock: newFakeClock()}, nil)
+	stop := run(t, r)
+	defer stop()
+	waitAcked(t, f.cur, 10)
+	mu.Lock()
+	defer mu.Unlock()
+	var all []uint64
+	for _, s := range sends {
+		if len(s) > 12+3 {
+			t.Errorf("a Send of %d readings; want at most MergeReadings plus one record's worth", len(s))
+		}
+		all = append(all, s...)
+	}
+	if len(sends) >= 10 {
+		t.Errorf("%d Sends for a 10-record backlog; want records merged", len(sends))
+	}
+	for i, s := range all {
+		if s != uint64(i+1) {
+			t.Fatalf("readings sent %v; want 1..40 in order, each once", all)
+		}
+	}
+	if len(all) != 40 {
+		t.Fatalf("%d readings sent, want 40", len(all))
 	}
 }
