@@ -105,7 +105,7 @@ func DefaultOpts() Opts {
 		ROI:         ROIOpts{MinValid: 0.5, MaxPixelAge: 2 * time.Second},
 		Engine:      EngineOpts{RunningRPM: 30, FlameOnC: 100, FlameOffC: 80, WarmDeltaK: 10},
 		Batch:       BatchOpts{MaxReadings: 500, MaxBytes: 64 << 10, MaxLatency: 2 * time.Second},
-		QueueLen:    64, MaxPending: 256,
+		QueueLen:    1024, MaxPending: 256,
 		FlushTimeout: time.Second,
 	}
 	for i := range metricDefs {
