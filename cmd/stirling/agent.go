@@ -60,22 +60,9 @@ type camCounters struct {
 
 func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logger) (*agent, error) {
 	a := &agent{cfg: cfg, e: e, log: log, gg: gg}
-	if cfg.Sensors.Bus == configs.BusSim && cfg.Sensors.Sim.Speedup > 1 {
-		a.clk = clock.NewScaled(time.Now(), cfg.Sensors.Sim.Speedup)
-	} else {
-		a.clk = clock.Real{}
-	}
 	if cfg.ROIsDefaulted {
 		log.Warn("ROI file not found: using the built-in regions; run `stirling calibrate` to place them", "rois_file", cfg.ROIsPath)
 	}
-	po := cfg.Pipeline.Opts()
-	po.Clock = a.clk
-	po.Logger = log
-	pipe, err := pipeline.New(po, cfg.ROIs)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: %w", err)
-	}
-	a.pipe = pipe
 
 	dir := cfg.Spool.Dir
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -98,12 +85,48 @@ func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logg
 	a.sp = sp
 	a.writer = spool.NewWriter(sp, log)
 
+	a.clk = clock.Real{}
+	if cfg.Sensors.Bus == configs.BusSim && cfg.Sensors.Sim.Speedup > 1 {
+		// Accelerated virtual time runs ahead of the wall clock. After a
+		// restart it continues from the newest spooled reading, so sensor
+		// time never steps back.
+		a.clk = clock.NewScaled(resumeTime(sp, time.Now()), cfg.Sensors.Sim.Speedup)
+	}
+	po := cfg.Pipeline.Opts()
+	po.Clock = a.clk
+	po.Logger = log
+	pipe, err := pipeline.New(po, cfg.ROIs)
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	a.pipe = pipe
+
 	if err := a.openPublishers(); err != nil {
 		a.closePublishers()
 		sp.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// resumeTime is the later of now and just after the newest reading in the
+// spool.
+func resumeTime(sp *spool.Spool, now time.Time) time.Time {
+	_, payload, err := sp.Last()
+	if err != nil {
+		return now
+	}
+	var b pipeline.Batch
+	if b.UnmarshalBinary(payload) != nil {
+		return now
+	}
+	for _, r := range b.Readings {
+		if t := r.Time.Add(time.Second); t.After(now) {
+			now = t
+		}
+	}
+	return now
 }
 
 // run runs the stages until ctx is done (returns nil, nil), the sensor time
