@@ -169,6 +169,12 @@ type Dev struct {
 	clk   clock.Clock
 	log   *slog.Logger
 	poll  time.Duration
+	// period is the subpage period; lastReady is when the new-data flag was
+	// last seen (zero before the first subpage). waitReady sleeps through
+	// most of the next period instead of polling it, which keeps the status
+	// reads (I2C transactions) and the wake-ups down.
+	period    time.Duration
+	lastReady time.Time
 	first time.Duration // timeout for the first subpage after New
 	tmo   time.Duration
 	c     counters
@@ -239,6 +245,7 @@ func New(ctx context.Context, bus i2c.Bus, opts *Opts) (*Dev, error) {
 	}
 	d.first = max(d.tmo, 2*oldPeriod+500*time.Millisecond)
 	d.poll = min(max(period/20, time.Millisecond), 25*time.Millisecond)
+	d.period = period
 	d.log.Debug("configured", "control", fmt.Sprintf("0x%04X", ctrl), "previous", fmt.Sprintf("0x%04X", old), "refresh", o.RefreshRate, "resolution", o.Resolution, "pattern", o.Pattern)
 	return d, nil
 }
@@ -346,6 +353,15 @@ func (d *Dev) readSubpage(ctx context.Context, r *RawFrame) error {
 // returns the status.
 func (d *Dev) waitReady(ctx context.Context, tmo time.Duration) (uint16, error) {
 	start := d.clk.Now()
+	if !d.lastReady.IsZero() {
+		// The next subpage is due one period after the last one: sleep
+		// through 80% of it, then poll.
+		if idle := d.lastReady.Add(d.period * 4 / 5).Sub(start); idle > 0 {
+			if err := d.clk.Sleep(ctx, idle); err != nil {
+				return 0, fmt.Errorf("mlx90640: wait for data: %w", err)
+			}
+		}
+	}
 	for {
 		if d.halted.Load() {
 			return 0, errHalted
@@ -355,6 +371,7 @@ func (d *Dev) waitReady(ctx context.Context, tmo time.Duration) (uint16, error) 
 			return 0, err
 		}
 		if s&statusNewData != 0 {
+			d.lastReady = d.clk.Now()
 			return s, nil
 		}
 		if d.clk.Now().Sub(start) >= tmo {
