@@ -162,22 +162,22 @@ type counters struct {
 // Dev is an MLX90640 on an I2C bus. Its methods other than Stats must not be
 // called concurrently.
 type Dev struct {
-	bus   i2c.Bus
-	opts  Opts
-	p     *Params
-	ctrl  uint16
-	clk   clock.Clock
-	log   *slog.Logger
-	poll  time.Duration
+	bus  i2c.Bus
+	opts Opts
+	p    *Params
+	ctrl uint16
+	clk  clock.Clock
+	log  *slog.Logger
+	poll time.Duration
 	// period is the subpage period; lastReady is when the new-data flag was
 	// last seen (zero before the first subpage). waitReady sleeps through
 	// most of the next period instead of polling it, which keeps the status
 	// reads (I2C transactions) and the wake-ups down.
 	period    time.Duration
 	lastReady time.Time
-	first time.Duration // timeout for the first subpage after New
-	tmo   time.Duration
-	c     counters
+	first     time.Duration // timeout for the first subpage after New
+	tmo       time.Duration
+	c         counters
 
 	mu     sync.Mutex
 	halted atomic.Bool
