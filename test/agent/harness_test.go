@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stirling-iot/stirling/internal/agenttest"
 )
 
 // stirlingBin is the agent binary TestMain builds.
@@ -36,35 +38,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "agent test:", err)
 		os.Exit(2)
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "agent test:", err)
-		os.Exit(2)
-	}
 	stirlingBin = filepath.Join(dir, "stirling")
-	build := exec.Command("go", "build", "-o", stirlingBin, "./cmd/stirling")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "agent test: go build ./cmd/stirling: %v\n%s", err, out)
+	if _, err := agenttest.Build(stirlingBin); err != nil {
+		fmt.Fprintln(os.Stderr, "agent test:", err)
 		os.RemoveAll(dir)
 		os.Exit(2)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the stirling module")
-	}
-	return filepath.Dir(gomod), nil
 }
 
 // inCI reports whether a missing prerequisite must fail instead of skip.

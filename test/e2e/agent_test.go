@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/agenttest"
 	"github.com/stirling-iot/stirling/internal/mosquittotest"
 )
 
@@ -33,30 +34,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	repoRoot, buildErr = moduleRoot()
-	if buildErr == nil {
-		agentBin = filepath.Join(dir, "stirling")
-		cmd := exec.Command("go", "build", "-o", agentBin, "./cmd/stirling")
-		cmd.Dir = repoRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/stirling: %w\n%s", err, out)
-		}
-	}
+	agentBin = filepath.Join(dir, "stirling")
+	repoRoot, buildErr = agenttest.Build(agentBin)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the stirling module")
-	}
-	return filepath.Dir(gomod), nil
 }
 
 // requireAgent fails when the agent binary could not be built.
