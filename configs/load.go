@@ -42,18 +42,29 @@ func Embedded(name string) ([]byte, error) {
 // Load reads and parses the config file at path. The name "embedded:X"
 // loads a shipped file instead.
 func Load(p string) (*Config, error) {
+	return load(p, false)
+}
+
+// LoadFleet loads a configuration meant for a whole fleet (a Greengrass
+// recipe's DefaultConfiguration): the thing name is per device, so it is
+// neither taken from AWS_IOT_THING_NAME nor required; each device's agent
+// resolves it at start. Everything else is validated as Load does.
+func LoadFleet(p string) (*Config, error) {
+	return load(p, true)
+}
+
+func load(p string, fleet bool) (*Config, error) {
+	var b []byte
+	var err error
 	if strings.HasPrefix(p, EmbeddedPrefix) {
-		b, err := Embedded(p)
-		if err != nil {
-			return nil, err
-		}
-		return Parse(p, b)
+		b, err = Embedded(p)
+	} else if b, err = os.ReadFile(p); err != nil {
+		err = fmt.Errorf("configs: %w", err)
 	}
-	b, err := os.ReadFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("configs: %w", err)
+		return nil, err
 	}
-	return Parse(p, b)
+	return parse(p, b, fleet)
 }
 
 // Parse decodes data (named name in errors) over Default, resolves the
@@ -66,6 +77,10 @@ func Load(p string) (*Config, error) {
 // files. A ROI file that does not exist yet gives DefaultROIs and sets
 // ROIsDefaulted.
 func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, false)
+}
+
+func parse(name string, data []byte, fleet bool) (*Config, error) {
 	cfg := Default()
 	cfg.Source = name
 	d := &decoder{file: name, lines: map[string]int{}}
@@ -77,7 +92,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind != 0 {
 		d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
 	}
-	if cfg.Device.ThingName == "" {
+	if cfg.Device.ThingName == "" && !fleet {
 		cfg.Device.ThingName = os.Getenv(EnvThingName)
 	}
 	errs := d.errs
@@ -97,7 +112,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	for _, e := range errs {
 		failed[e.Key] = true
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validateAll(fleet); err != nil {
 		for _, e := range err.(Errors) {
 			if e.Key == "rois" {
 				if len(errs) == 0 || cfg.ROIsPath == "" {

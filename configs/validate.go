@@ -78,12 +78,17 @@ var thingNameRE = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
 // Validate checks every field and returns all problems as Errors (with key
 // paths; Parse adds the file and line numbers).
 func (c *Config) Validate() error {
+	return c.validateAll(false)
+}
+
+// validateAll validates; fleet skips the requirement of a thing name.
+func (c *Config) validateAll(fleet bool) error {
 	ck := &checker{}
-	c.validate(ck)
+	c.validate(ck, fleet)
 	return ck.errs.err()
 }
 
-func (c *Config) validate(ck *checker) {
+func (c *Config) validate(ck *checker, fleet bool) {
 	cloud := false
 	for _, p := range c.Publishers {
 		switch p.Type {
@@ -92,7 +97,7 @@ func (c *Config) validate(ck *checker) {
 		}
 	}
 	switch {
-	case c.Device.ThingName == "" && cloud:
+	case c.Device.ThingName == "" && cloud && !fleet:
 		ck.bad("device.thing_name", "empty and AWS_IOT_THING_NAME is not set; want the AWS IoT thing name (cloud publishers need it)")
 	case c.Device.ThingName != "" && !thingNameRE.MatchString(c.Device.ThingName):
 		ck.bad("device.thing_name", "%q not allowed; want 1 to 128 of a-z A-Z 0-9 : _ -", c.Device.ThingName)

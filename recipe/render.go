@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -285,11 +284,10 @@ func appendNew(s []string, v string) []string {
 // ConfigMap turns an agent configuration into the map the recipe's
 // DefaultConfiguration holds: every key with its effective value, numbers
 // as float64 (the nucleus stores configuration as JSON and hands numbers
-// back as doubles; configs.FromMap accepts them). A thing name that came
-// from AWS_IOT_THING_NAME (the file left it empty) is cleared, and so is
-// an MQTT client id equal to it: a component recipe is for a fleet, and on
-// each device the agent takes the name from AWS_IOT_THING_NAME, which
-// Greengrass sets. A thing name the file sets is kept.
+// back as doubles; configs.FromMap accepts them). Load c with
+// configs.LoadFleet: a recipe is for a fleet, so the thing name stays as
+// the file has it (normally empty) and each device's agent takes its own
+// from AWS_IOT_THING_NAME, which Greengrass sets.
 func ConfigMap(c *configs.Config) (map[string]any, error) {
 	b, err := c.Marshal()
 	if err != nil {
@@ -298,19 +296,6 @@ func ConfigMap(c *configs.Config) (map[string]any, error) {
 	var m map[string]any
 	if err := yaml.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("recipe: decode configuration: %w", err)
-	}
-	thing := c.Device.ThingName
-	if thing == "" || thing != os.Getenv(configs.EnvThingName) {
-		return normalise(m), nil
-	}
-	if dev, ok := m["device"].(map[string]any); ok {
-		dev["thing_name"] = ""
-	}
-	list, _ := m["publishers"].([]any)
-	for _, p := range list {
-		if pm, ok := p.(map[string]any); ok && pm["client_id"] == thing {
-			pm["client_id"] = ""
-		}
 	}
 	return normalise(m), nil
 }

@@ -59,7 +59,7 @@ func cmdRecipe(_ context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "stirling recipe: --artifacts s3://bucket/prefix is required (see stirling recipe --help)")
 		return &exitError{code: 2, err: errUsageShown}
 	}
-	cfg, err := loadRecipeConfig(*cfgFile)
+	cfg, err := configs.LoadFleet(*cfgFile) // per-device thing name left to each device
 	if err != nil {
 		var es configs.Errors
 		if errors.As(err, &es) {
@@ -91,36 +91,6 @@ func cmdRecipe(_ context.Context, e *env, args []string) error {
 		return fmt.Errorf("recipe: %w", err)
 	}
 	return nil
-}
-
-// loadRecipeConfig loads the agent configuration for a fleet-wide recipe.
-// The thing name is per device (AWS_IOT_THING_NAME under Greengrass), so
-// while the file is checked a stand-in name satisfies the cloud
-// publishers' requirement; the rendered configuration carries the file's
-// own thing_name (normally empty), never the stand-in, so each device
-// publishes under its own name.
-func loadRecipeConfig(p string) (*configs.Config, error) {
-	const standIn = "recipe-render"
-	set := os.Getenv(configs.EnvThingName) == ""
-	if set {
-		if err := os.Setenv(configs.EnvThingName, standIn); err != nil {
-			return nil, err
-		}
-		defer os.Unsetenv(configs.EnvThingName)
-	}
-	cfg, err := configs.Load(p)
-	if err != nil {
-		return nil, err
-	}
-	if set && cfg.Device.ThingName == standIn {
-		cfg.Device.ThingName = ""
-		for _, pc := range cfg.Publishers {
-			if pc.MQTT != nil && pc.MQTT.ClientID == standIn {
-				pc.MQTT.ClientID = ""
-			}
-		}
-	}
-	return cfg, nil
 }
 
 func cmdRecipeValidate(e *env, args []string) error {
