@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/agenttest"
 	"github.com/stirling-iot/stirling/internal/mosquittotest"
 )
 
@@ -53,9 +54,8 @@ func BenchmarkCPUPerSimHour(b *testing.B) {
 		speedup = n
 	}
 	bin := filepath.Join(b.TempDir(), "stirling")
-	build := exec.Command("go", "build", "-o", bin, "github.com/stirling-iot/stirling/cmd/stirling")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
+	if _, err := agenttest.Build(bin); err != nil {
+		b.Fatal(err)
 	}
 	rois, err := filepath.Abs(filepath.Join("..", "..", "configs", "rois.yaml"))
 	if err != nil {
