@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -227,5 +229,143 @@ func TestHTTPSource(t *testing.T) {
 	err = NewHTTPSource(agent.URL, nil).Next(ctx, &f)
 	if !errors.Is(err, ErrNoAgent) {
 		t.Fatalf("err = %v, want ErrNoAgent", err)
+	}
+}
+
+// post sends a save with the given Host and Origin headers (empty: not
+// sent) and returns the status code and body.
+func post(t *testing.T, c *http.Client, addr, host, origin, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", "http://"+addr+"/api/save", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
+}
+
+const validSave = `{"hot_cylinder":{"x":9,"y":4,"w":7,"h":9},"cold_cylinder":{"x":21,"y":5,"w":7,"h":8},"flame":{"x":11,"y":16,"w":4,"h":3}}`
+
+// TestServerDNSRebinding: a page on attacker.example whose name was
+// rebound to 127.0.0.1 posts a save to the loopback calibration server. The
+// browser sends Host: attacker.example and a matching Origin, so the old
+// same-Host Origin check passed. It must be refused and nothing written.
+func TestServerDNSRebinding(t *testing.T) {
+	s, path := startServer(t, "")
+	_, port, _ := net.SplitHostPort(s.Addr())
+	tests := []struct {
+		name, host, origin string
+		code               int
+		want               string
+	}{
+		{"rebound name", "attacker.example:" + port, "http://attacker.example:" + port, http.StatusMisdirectedRequest, "--allow-host"},
+		{"rebound name without port", "attacker.example", "http://attacker.example", http.StatusMisdirectedRequest, "--allow-host"},
+		{"rebound name, no Origin", "attacker.example:" + port, "", http.StatusMisdirectedRequest, "not allowed"},
+		{"suffix of localhost", "localhost.attacker.example:" + port, "http://localhost.attacker.example:" + port, http.StatusMisdirectedRequest, ""},
+		{"allowed host, foreign origin", "127.0.0.1:" + port, "http://attacker.example", http.StatusForbidden, "cross-origin"},
+		{"allowed host, null origin", "127.0.0.1:" + port, "null", http.StatusForbidden, "cross-origin"},
+		{"allowed host, other port", "127.0.0.1:" + port, "http://127.0.0.1:1", http.StatusForbidden, "cross-origin"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := post(t, http.DefaultClient, s.Addr(), tc.host, tc.origin, validSave)
+			if code != tc.code || !strings.Contains(body, tc.want) {
+				t.Fatalf("%d %q; want %d with %q", code, body, tc.code, tc.want)
+			}
+			if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the refused save wrote %s (%v)", path, err)
+			}
+		})
+	}
+	// The loopback names, with the same origin, still save.
+	for _, h := range []string{"127.0.0.1:" + port, "localhost:" + port} {
+		if code, body := post(t, http.DefaultClient, s.Addr(), h, "http://"+h, validSave); code != http.StatusOK {
+			t.Fatalf("Host %s: %d %s", h, code, body)
+		}
+	}
+}
+
+// TestServerSecurityHeaders: every response, including refusals, carries
+// the CSP, nosniff and no-referrer headers.
+func TestServerSecurityHeaders(t *testing.T) {
+	s, _ := startServer(t, "")
+	for _, tc := range []struct{ path, host string }{{"/", ""}, {"/calibrate.js", ""}, {"/api/frame", ""}, {"/nope", ""}, {"/", "attacker.example"}} {
+		req, _ := http.NewRequest("GET", "http://"+s.Addr()+tc.path, nil)
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		checkSecurityHeaders(t, tc.path+" "+tc.host, resp.Header)
+	}
+}
+
+func checkSecurityHeaders(t *testing.T, what string, h http.Header) {
+	t.Helper()
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("%s: Content-Security-Policy %q lacks %q", what, csp, want)
+		}
+	}
+	if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("%s: X-Content-Type-Options %q", what, got)
+	}
+	if got := h.Get("Referrer-Policy"); got != "no-referrer" {
+		t.Errorf("%s: Referrer-Policy %q", what, got)
+	}
+}
+
+// TestServerTokenOneTime: the token URL works once. After the exchange a
+// second client with the same ?token= and no cookie is refused, while the
+// cookie of the first keeps working.
+func TestServerTokenOneTime(t *testing.T) {
+	s, _ := startServer(t, "0123456789abcdef")
+	jar, _ := cookiejar.New(nil)
+	first := &http.Client{Jar: jar}
+	resp, err := first.Get(s.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.RawQuery != "" {
+		t.Fatalf("first use: %d %s", resp.StatusCode, resp.Request.URL)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Get(s.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Fatalf("second use of the token URL: %d, cookies %v, %q; want 401 and no cookie", resp.StatusCode, resp.Cookies(), b)
+	}
+	for _, c := range jar.Cookies(resp.Request.URL) {
+		if c.Value == "0123456789abcdef" {
+			t.Fatal("the cookie carries the URL token: a leaked link would equal the session")
+		}
+	}
+	resp, err = first.Get("http://" + s.Addr() + "/api/rois")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the first browser's cookie after the exchange: %d", resp.StatusCode)
 	}
 }
