@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stirling-iot/stirling/internal/clock"
+	"github.com/stirling-iot/stirling/internal/webguard"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -42,7 +43,31 @@ type Opts struct {
 	Logger *slog.Logger
 	// Clock tells the time for health and history; default clock.Real.
 	Clock clock.Clock
+	// AllowHosts are the host names, besides the listen address and the
+	// loopback names, that requests may carry in Host (see webguard.Opts);
+	// http.allow_hosts in the config.
+	AllowHosts []string
+	// MaxConns caps the connections the server holds at once; default 64.
+	// One browser tab holds one event stream and at most a few requests
+	// (about 6 connections), so 64 serves several viewers plus scrapers;
+	// with 16 KiB of header buffer per connection the cap bounds the server
+	// to a few MiB. Connections over the cap are answered 503 and closed.
+	MaxConns int
+	// MaxEventClients caps the open /events streams; default 16. Each
+	// stream gets every frame (about 8 KiB, 4 a second); more streams are
+	// answered 503 with Retry-After.
+	MaxEventClients int
 }
+
+// Timeouts of the status server's connections: a client that sends no
+// request header, or keeps an idle connection, or stops reading an event
+// stream, gives its slot back after these.
+const (
+	readHeaderTimeout = 5 * time.Second
+	idleTimeout       = 30 * time.Second
+	sseWriteTimeout   = 15 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
 
 // Server is the status HTTP server.
 type Server struct {
@@ -50,6 +75,10 @@ type Server struct {
 	opts Opts
 	log  *slog.Logger
 	mux  *http.ServeMux
+
+	guard    *webguard.Guard
+	guardErr error // a bad AllowHosts entry; Listen returns it
+	limiter  *webguard.Limiter
 
 	started time.Time
 
@@ -65,6 +94,7 @@ type Server struct {
 	done     chan struct{} // closed when Run is shutting down
 
 	sseClients atomic.Int64
+	sseRefused atomic.Uint64
 	sseDropped atomic.Uint64
 	sseEvents  atomic.Uint64
 }
@@ -114,6 +144,12 @@ func New(src Source, opts Opts) *Server {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 64
+	}
+	if opts.MaxEventClients <= 0 {
+		opts.MaxEventClients = 16
+	}
 	s := &Server{
 		src:     src,
 		opts:    opts,
@@ -132,12 +168,23 @@ func New(src Source, opts Opts) *Server {
 	mux.HandleFunc("GET /api/frame", s.handleFrame)
 	mux.HandleFunc("GET /api/ramp", handleRamp)
 	s.mux = mux
+	gopts := webguard.Opts{Addr: opts.Addr, AllowHosts: opts.AllowHosts, Logger: s.log,
+		Hint: "add the name to http.allow_hosts in the agent's configuration"}
+	if s.guard, s.guardErr = webguard.New(gopts); s.guardErr != nil {
+		gopts.AllowHosts = nil
+		s.guard, _ = webguard.New(gopts) // without the bad entries; Listen fails anyway
+	}
+	if s.guard == nil { // the listen address does not parse: Listen fails anyway
+		gopts.Addr = "127.0.0.1:0"
+		s.guard, _ = webguard.New(gopts)
+	}
 	return s
 }
 
-// Handler is the server's HTTP handler, for tests and for mounting elsewhere.
+// Handler is the server's HTTP handler, for tests and for mounting elsewhere:
+// the routes behind the Host and Origin checks and the security headers.
 // Without Run, /events only sends the initial state.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.guard.Handler(s.mux) }
 
 // Listen opens the listening socket. Run calls it if it was not called.
 func (s *Server) Listen() error {
@@ -146,11 +193,15 @@ func (s *Server) Listen() error {
 	if s.ln != nil {
 		return nil
 	}
+	if s.guardErr != nil {
+		return fmt.Errorf("status: %w", s.guardErr)
+	}
 	ln, err := net.Listen("tcp", s.opts.Addr)
 	if err != nil {
 		return fmt.Errorf("status: listen: %w", err)
 	}
-	s.ln = ln
+	s.limiter = webguard.LimitListener(ln, s.opts.MaxConns)
+	s.ln = s.limiter
 	return nil
 }
 
@@ -172,9 +223,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	hs := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.log.Info("status server listening", "addr", s.Addr())
 	errc := make(chan error, 1)
@@ -407,17 +461,25 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	if n := s.sseClients.Add(1); n > int64(s.opts.MaxEventClients) {
+		s.sseClients.Add(-1)
+		s.sseRefused.Add(1)
+		s.log.Debug("event stream refused", "reason", webguard.ReasonStreams, "max", s.opts.MaxEventClients, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, fmt.Sprintf("too many event streams (max %d); retry in a few seconds", s.opts.MaxEventClients), http.StatusServiceUnavailable)
+		return
+	}
 	c := make(chan event, 4)
 	s.mu.Lock()
 	s.clients[c] = struct{}{}
 	s.mu.Unlock()
-	s.sseClients.Add(1)
 	defer func() {
 		s.mu.Lock()
 		delete(s.clients, c)
 		s.mu.Unlock()
 		s.sseClients.Add(-1)
 	}()
+	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -425,6 +487,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 
 	send := func(ev event) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout)) // a client that stops reading gives its slot back
 		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, ev.data); err != nil {
 			return false
 		}
@@ -450,6 +513,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-keep.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}

@@ -54,6 +54,7 @@ func (s *Server) metrics(snap Snapshot) []Metric {
 		Metric{Name: "stirling_status_sse_events", Help: "Events broadcast to /events streams.", Type: Counter, Value: float64(s.sseEvents.Load())},
 		Metric{Name: "stirling_status_sse_dropped_events", Help: "Events a slow /events client missed.", Type: Counter, Value: float64(s.sseDropped.Load())},
 	)
+	ms = s.appendHTTPMetrics(ms)
 	return append(ms, snap.Counters...)
 }
 

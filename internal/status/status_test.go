@@ -129,7 +129,9 @@ func newTestServer(t *testing.T, src Source, clk *fakeClock) *Server {
 func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.Host = "127.0.0.1" // an allowed name (httptest's default, example.com, is not)
+	h.ServeHTTP(rec, req)
 	return rec
 }
 
