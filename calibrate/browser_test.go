@@ -131,5 +131,6 @@ func TestPageInBrowser(t *testing.T) {
 	if again, err := LoadROIs(path); err != nil || again != want {
 		t.Fatalf("file changed after a refused save: %+v %v", again, err)
 	}
+	browsertest.CheckCSP(t, ctx)
 	t.Logf("colours=%d cold=%s flame=%s refused: %q", colours, cold, flame, msg)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stirling-iot/stirling/internal/status"
+	"github.com/stirling-iot/stirling/internal/webguard"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -31,9 +32,15 @@ type ServerOpts struct {
 	// Addr is the listen address; default "127.0.0.1:8088".
 	Addr string
 	// Token, when set, is required to use the page: the URL printed in the
-	// terminal carries it as ?token=..., which is swapped for a cookie.
-	// Set it whenever Addr is reachable from other machines (see NewToken).
+	// terminal carries it as ?token=..., which is swapped, once, for a
+	// session cookie with a fresh secret. After that the URL no longer
+	// works. Set it whenever Addr is reachable from other machines (see
+	// NewToken).
 	Token string
+	// AllowHosts are the host names, besides the listen address and the
+	// loopback names, the page may be opened by (--allow-host); see
+	// webguard.Opts.
+	AllowHosts []string
 	// Source delivers the live frames.
 	Source FrameSource
 	// ROIs are the regions the page starts with.
@@ -50,6 +57,13 @@ type Server struct {
 	o   ServerOpts
 	log *slog.Logger
 	mux *http.ServeMux
+
+	guard    *webguard.Guard
+	guardErr error // a bad AllowHosts entry; Listen returns it
+
+	tokenMu   sync.Mutex
+	tokenUsed bool   // the URL token was exchanged
+	session   []byte // the cookie's secret, once exchanged
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -90,8 +104,21 @@ func NewServer(o ServerOpts) *Server {
 	mux.HandleFunc("GET /api/suggest", s.handleSuggest)
 	mux.HandleFunc("POST /api/save", s.handleSave)
 	s.mux = mux
+	gopts := webguard.Opts{Addr: o.Addr, AllowHosts: o.AllowHosts, Logger: s.log, Hint: "add the name with --allow-host NAME"}
+	if s.guard, s.guardErr = webguard.New(gopts); s.guardErr != nil {
+		gopts.AllowHosts = nil
+		s.guard, _ = webguard.New(gopts) // Listen fails anyway
+	}
+	if s.guard == nil { // the listen address does not parse: Listen fails anyway
+		gopts.Addr = "127.0.0.1:0"
+		s.guard, _ = webguard.New(gopts)
+	}
 	return s
 }
+
+// maxConns caps the calibration server's connections: one person's
+// browser needs about six.
+const maxConns = 32
 
 // ROIs are the regions last saved (or the initial ones).
 func (s *Server) ROIs() sensors.ROIs {
@@ -100,8 +127,9 @@ func (s *Server) ROIs() sensors.ROIs {
 	return s.rois
 }
 
-// Handler is the server's handler, with the token check.
-func (s *Server) Handler() http.Handler { return s.auth(s.mux) }
+// Handler is the server's handler: security headers, the Host and Origin
+// checks, then the token check.
+func (s *Server) Handler() http.Handler { return s.guard.Handler(s.auth(s.mux)) }
 
 // Listen opens the socket; Run calls it if needed.
 func (s *Server) Listen() error {
@@ -110,11 +138,14 @@ func (s *Server) Listen() error {
 	if s.ln != nil {
 		return nil
 	}
+	if s.guardErr != nil {
+		return fmt.Errorf("calibrate: %w", s.guardErr)
+	}
 	ln, err := net.Listen("tcp", s.o.Addr)
 	if err != nil {
 		return fmt.Errorf("calibrate: listen: %w", err)
 	}
-	s.ln = ln
+	s.ln = webguard.LimitListener(ln, maxConns)
 	return nil
 }
 
@@ -153,8 +184,8 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+		MaxHeaderBytes: 16 << 10, BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(s.ln) }()
 	pctx, stop := context.WithCancel(ctx)
@@ -220,28 +251,68 @@ func (s *Server) Frame(dst *sensors.Frame) bool {
 	return s.hasFrame
 }
 
+// auth admits requests with the session cookie. The URL token is
+// exchanged for that cookie once: the first GET carrying it gets a cookie
+// with a fresh secret (not the token, so a leaked link is worth nothing
+// afterwards) and a redirect to the same URL without the token. Every later
+// use of the token is refused.
 func (s *Server) auth(next http.Handler) http.Handler {
 	if s.o.Token == "" {
 		return next
 	}
-	want := []byte(s.o.Token)
+	token := []byte(s.o.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c, err := r.Cookie(cookieName); err == nil && subtle.ConstantTimeCompare([]byte(c.Value), want) == 1 {
+		if c, err := r.Cookie(cookieName); err == nil && s.validSession(c.Value) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if q := r.URL.Query().Get("token"); q != "" && subtle.ConstantTimeCompare([]byte(q), want) == 1 && r.Method == http.MethodGet {
-			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.o.Token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-			u := *r.URL
-			v := u.Query()
-			v.Del("token")
-			u.RawQuery = v.Encode()
-			http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+		q := r.URL.Query().Get("token")
+		if q == "" || subtle.ConstantTimeCompare([]byte(q), token) != 1 || r.Method != http.MethodGet {
+			s.log.Warn("request without a valid token refused", "remote", r.RemoteAddr, "path", r.URL.Path)
+			http.Error(w, "calibrate: open the URL printed in the terminal (it carries ?token=...)", http.StatusUnauthorized)
 			return
 		}
-		s.log.Warn("request without a valid token refused", "remote", r.RemoteAddr, "path", r.URL.Path)
-		http.Error(w, "calibrate: open the URL printed in the terminal (it carries ?token=...)", http.StatusUnauthorized)
+		session, err := s.exchange()
+		if err != nil {
+			s.log.Warn("used access token refused", "remote", r.RemoteAddr, "err", err)
+			http.Error(w, "calibrate: this link was already used; the page works only in the browser that opened it first. Restart stirling calibrate for a new link.", http.StatusUnauthorized)
+			return
+		}
+		s.log.Info("access token exchanged for a session cookie", "remote", r.RemoteAddr)
+		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: session, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		u := *r.URL
+		v := u.Query()
+		v.Del("token")
+		u.RawQuery = v.Encode()
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
 	})
+}
+
+// ErrTokenUsed means the one-time URL token was already exchanged.
+var ErrTokenUsed = errors.New("calibrate: the access token was already used")
+
+// exchange consumes the URL token and returns the session secret.
+func (s *Server) exchange() (string, error) {
+	s.tokenMu.Lock()
+	defer s.tokenMu.Unlock()
+	if s.tokenUsed {
+		return "", ErrTokenUsed
+	}
+	secret, err := NewToken()
+	if err != nil {
+		return "", err
+	}
+	s.tokenUsed, s.session = true, []byte(secret)
+	return secret, nil
+}
+
+// validSession compares a cookie with the session secret in constant time.
+func (s *Server) validSession(v string) bool {
+	s.tokenMu.Lock()
+	session := s.session
+	s.tokenMu.Unlock()
+	return session != nil && subtle.ConstantTimeCompare([]byte(v), session) == 1
 }
 
 func (s *Server) static(name, ctype string) http.HandlerFunc {
@@ -308,12 +379,7 @@ func (s *Server) handleSave(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, apiError{"saving is disabled"})
 		return
 	}
-	if o := r.Header.Get("Origin"); o != "" {
-		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
-			writeJSON(w, http.StatusForbidden, apiError{"cross-origin save refused"})
-			return
-		}
-	}
+	// Host and Origin were checked by the guard (Handler).
 	var rois sensors.ROIs
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 	dec.DisallowUnknownFields()

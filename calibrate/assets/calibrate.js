@@ -28,7 +28,7 @@
     $("roi-table").tBodies[0].innerHTML = ["hot_cylinder", "cold_cylinder", "flame"].map((n) => {
       const r = st.rois[n], s = f ? HM.stats(f.to, r) : { mean: NaN, min: NaN, max: NaN };
       const sel = n === heat.selected ? ' class="sel"' : "";
-      return `<tr${sel}><td style="color:${HM.ROI_COLOURS[n]}">${HM.ROI_LABELS[n]}</td><td>${r.x}</td><td>${r.y}</td><td>${r.w}</td><td>${r.h}</td>` +
+      return `<tr${sel}><td class="roi-${n}">${HM.ROI_LABELS[n]}</td><td>${r.x}</td><td>${r.y}</td><td>${r.w}</td><td>${r.h}</td>` +
         `<td>${s.mean.toFixed(1)}</td><td>${s.min.toFixed(1)}</td><td>${s.max.toFixed(1)}</td></tr>`;
     }).join("");
   }

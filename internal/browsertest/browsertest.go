@@ -11,9 +11,11 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -108,9 +110,36 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
-	// Start the browser now so that a broken install fails here, clearly.
-	if err := chromedp.Run(tctx); err != nil {
+	// Start the browser now so that a broken install fails here, clearly,
+	// and record CSP violations on every page the tab loads (CheckCSP).
+	watch := chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(cspWatcher).Do(ctx)
+		return err
+	})
+	if err := chromedp.Run(tctx, watch); err != nil {
 		t.Fatalf("browsertest: start chromium %s: %v", path, err)
 	}
 	return tctx
+}
+
+// cspWatcher runs before the page's own scripts and collects the
+// Content-Security-Policy violations the page causes.
+const cspWatcher = `window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+	window.__cspViolations.push(e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile + ':' + e.lineNumber);
+});`
+
+// CheckCSP fails the test if the page in ctx's tab violated its
+// Content-Security-Policy (an inline style or script the policy blocked, a
+// fetch to another origin...): with the policy in force such code silently
+// does nothing.
+func CheckCSP(t testing.TB, ctx context.Context) {
+	t.Helper()
+	var v []string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cspViolations || []`, &v)); err != nil {
+		t.Fatalf("browsertest: read CSP violations: %v", err)
+	}
+	if len(v) > 0 {
+		t.Errorf("the page violated its Content-Security-Policy %d times:\n%s", len(v), strings.Join(v, "\n"))
+	}
 }

@@ -80,5 +80,6 @@ func TestPageInBrowser(t *testing.T) {
 	if want := "x=16 y=12:"; len(readout) < len(want) || readout[:len(want)] != want {
 		t.Fatalf("cursor readout %q, want prefix %q", readout, want)
 	}
+	browsertest.CheckCSP(t, bctx)
 	t.Logf("colours=%d rpm %s -> %s, %s -> %s, cursor %q", colours, rpm1, rpm2, seq1, seq2, readout)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -243,4 +244,24 @@ func TestConnectionCap(t *testing.T) {
 		t.Fatalf("/metrics lacks %q:\n%s", want, grepLines(body, "refused"))
 	}
 	t.Logf("%d dials: %d held, %d refused", dials, held, refused)
+}
+
+// TestROIColoursMatch: the table's region colours (classes in style.css,
+// since the CSP allows no inline style) are the ones heatmap.js draws.
+func TestROIColoursMatch(t *testing.T) {
+	js, css := string(HeatmapJS()), string(StyleCSS())
+	m := regexp.MustCompile(`ROI_COLOURS = \{([^}]*)\}`).FindStringSubmatch(js)
+	if m == nil {
+		t.Fatal("heatmap.js: no ROI_COLOURS")
+	}
+	pairs := regexp.MustCompile(`(\w+): "(#[0-9a-f]{6})"`).FindAllStringSubmatch(m[1], -1)
+	if len(pairs) != 3 {
+		t.Fatalf("ROI_COLOURS %q: want 3 regions", m[1])
+	}
+	for _, p := range pairs {
+		want := fmt.Sprintf("td.roi-%s { color: %s; }", p[1], p[2])
+		if !strings.Contains(css, want) {
+			t.Errorf("style.css lacks %q", want)
+		}
+	}
 }

@@ -238,8 +238,8 @@ func SafeMethod(m string) bool {
 // AllowedHost reports whether a request's Host header value is allowed.
 func (g *Guard) AllowedHost(hostHeader string) bool {
 	hp := strings.ToLower(hostHeader)
-	host, _, hasPort := splitHostPort(hp)
-	if host == "" {
+	host, port, hasPort := splitHostPort(hp)
+	if host == "" || (hasPort && !validPort(port)) {
 		return false
 	}
 	if g.names[host] || (hasPort && g.hostPort[hp]) {

@@ -86,7 +86,7 @@
     if (!f || !r) return;
     rows($("roi-table").tBodies[0], Object.keys(HM.ROI_LABELS).filter((n) => r[n]).map((n) => {
       const s = HM.stats(f.to, r[n]);
-      return `<tr><td style="color:${HM.ROI_COLOURS[n]}">${HM.ROI_LABELS[n]}</td><td>${r[n].x},${r[n].y},${r[n].w},${r[n].h}</td>` +
+      return `<tr><td class="roi-${n}">${HM.ROI_LABELS[n]}</td><td>${r[n].x},${r[n].y},${r[n].w},${r[n].h}</td>` +
         `<td>${s.mean.toFixed(1)}</td><td>${s.min.toFixed(1)}</td><td>${s.max.toFixed(1)}</td></tr>`;
     }));
   }
