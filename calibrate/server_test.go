@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stirling-iot/stirling/internal/status"
+	"github.com/stirling-iot/stirling/internal/webguard"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -367,5 +368,43 @@ func TestServerTokenOneTime(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("the first browser's cookie after the exchange: %d", resp.StatusCode)
+	}
+}
+
+// TestServerAllowHost: a name given with --allow-host opens and saves; a
+// bad entry stops the server before it listens.
+func TestServerAllowHost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rois.yaml")
+	s := NewServer(ServerOpts{
+		Addr:       "127.0.0.1:0",
+		AllowHosts: []string{"pi-01.example", "proxy.example:8443"},
+		Source:     &sceneSource{},
+		ROIs:       goodROIs(),
+		Save: func(_ context.Context, r sensors.ROIs) (string, error) {
+			return "saved", Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	tests := []struct {
+		host string
+		code int
+	}{
+		{"pi-01.example:" + port, http.StatusOK},
+		{"proxy.example:8443", http.StatusOK},
+		{"proxy.example:" + port, http.StatusMisdirectedRequest},
+		{"attacker.example:" + port, http.StatusMisdirectedRequest},
+	}
+	for _, tc := range tests {
+		if code, body := post(t, http.DefaultClient, addr, tc.host, "http://"+tc.host, validSave); code != tc.code {
+			t.Errorf("Host %s: %d %q; want %d", tc.host, code, body, tc.code)
+		}
+	}
+	bad := NewServer(ServerOpts{Addr: "127.0.0.1:0", AllowHosts: []string{"http://pi"}, Source: &sceneSource{}, Logger: slog.New(slog.DiscardHandler)})
+	if err := bad.Listen(); !errors.Is(err, webguard.ErrBadHost) {
+		t.Fatalf("Listen with a bad --allow-host: %v; want ErrBadHost", err)
 	}
 }

@@ -200,6 +200,10 @@ type HTTP struct {
 	// HealthzMaxSilence: /healthz fails when no publisher succeeded for
 	// this long.
 	HealthzMaxSilence time.Duration `yaml:"healthz_max_silence"`
+	// AllowHosts are host names (or addresses), with an optional :port,
+	// that browsers may use to reach the page besides the listen address
+	// and the loopback names; every other Host is refused (DNS rebinding).
+	AllowHosts []string `yaml:"allow_hosts"`
 }
 
 // Opts converts the pipeline section to pipeline options (without the

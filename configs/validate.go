@@ -12,10 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/webguard"
 	"github.com/stirling-iot/stirling/pipeline"
 )
 
 // checker collects validation errors by key path.
+// maxAllowHosts bounds http.allow_hosts.
+const maxAllowHosts = 64
+
 type checker struct{ errs Errors }
 
 func (c *checker) bad(key, format string, a ...any) {
@@ -195,6 +199,14 @@ func (c *Config) validate(ck *checker, fleet bool) {
 		}
 	}
 	ck.dur("http.healthz_max_silence", c.HTTP.HealthzMaxSilence, time.Second, 24*time.Hour)
+	if n := len(c.HTTP.AllowHosts); n > maxAllowHosts {
+		ck.bad("http.allow_hosts", "%d entries; want at most %d", n, maxAllowHosts)
+	}
+	for i, h := range c.HTTP.AllowHosts {
+		if _, err := webguard.ParseHost(h); err != nil {
+			ck.bad(fmt.Sprintf("http.allow_hosts[%d]", i), "%q is not a host name or IP address (with an optional :port); want e.g. pi-01.example.com or 192.0.2.10:8080", h)
+		}
+	}
 
 	if err := c.ROIs.Validate(); err != nil {
 		for _, e := range unjoin(err) {

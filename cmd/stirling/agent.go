@@ -180,6 +180,7 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 		srv = status.New(a, status.Opts{
 			Addr:             a.cfg.HTTP.Listen,
 			HealthMaxSilence: a.cfg.HTTP.HealthzMaxSilence,
+			AllowHosts:       a.cfg.HTTP.AllowHosts,
 			Logger:           a.log,
 			Clock:            clock.Real{},
 		})

@@ -22,6 +22,7 @@ import (
 	"github.com/stirling-iot/stirling/configs"
 	"github.com/stirling-iot/stirling/internal/logging"
 	"github.com/stirling-iot/stirling/internal/perm"
+	"github.com/stirling-iot/stirling/internal/webguard"
 	"github.com/stirling-iot/stirling/recipe"
 	"github.com/stirling-iot/stirling/sensors"
 	"github.com/stirling-iot/stirling/sensors/mlx90640"
@@ -48,8 +49,11 @@ Web page (the default):
   cylinder the warm region next to it, the cold cylinder the cool engine
   region), Reset and Save. With a --listen address other machines can reach
   (e.g. 0.0.0.0:8088, to use a laptop on the LAN), the page needs a one-time
-  token: open the URL printed here, which carries ?token=...; the browser
-  then keeps it in a cookie. Stop with Ctrl-C.
+  token: open the URL printed here, which carries ?token=...; the first
+  browser to open it gets a session cookie and the link stops working.
+  The page answers only to the listen address, localhost, and (on 0.0.0.0)
+  this machine's addresses and host name; give other names, such as a DNS
+  name or a NAT address, with --allow-host. Stop with Ctrl-C.
 
 Without a browser (a Pi over SSH):
   --terminal            draw the heat map with the regions in the terminal
@@ -145,6 +149,25 @@ type calibrateFlags struct {
 	roi                           roiFlags
 	suggest, terminal, once, dry  bool
 	refresh                       time.Duration
+	allowHosts                    hostList
+}
+
+// hostList collects --allow-host flags: repeatable, each a comma list.
+type hostList []string
+
+func (h *hostList) String() string { return strings.Join(*h, ",") }
+
+func (h *hostList) Set(v string) error {
+	for n := range strings.SplitSeq(v, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if _, err := webguard.ParseHost(n); err != nil {
+			return err
+		}
+		*h = append(*h, n)
+	}
+	return nil
 }
 
 func cmdCalibrate(ctx context.Context, e *env, args []string) error {
@@ -156,6 +179,7 @@ func cmdCalibrate(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&f.sim, "sim", false, "use the simulated camera (same as --source sim)")
 	fs.StringVar(&f.i2cBus, "i2c-bus", "1", "I2C bus of the camera, for --source camera (periph name: \"1\" is /dev/i2c-1)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8088", "`address` of the calibration page; a non-loopback address requires the printed token")
+	fs.Var(&f.allowHosts, "allow-host", "another `NAME` (host or host:port) the page may be opened by, e.g. a DNS name or a NAT address; repeatable or comma-separated")
 	fs.StringVar(&f.rois, "rois", "", "ROI `FILE` to read and write (default: the config's rois_file, else "+defaultROIsPath+")")
 	fs.StringVar(&f.owner, "owner", "auto", "`user:group` of the saved file; auto is ggc_user:ggc_group when root and that user exists; empty leaves it")
 	fs.StringVar(&f.component, "component", defaultComponent, "Greengrass component `name` for the printed configuration merge")
@@ -473,10 +497,11 @@ func calibrateWeb(ctx context.Context, e *env, f calibrateFlags, src calibrate.F
 		}
 	}
 	srv := calibrate.NewServer(calibrate.ServerOpts{
-		Addr:   f.listen,
-		Token:  token,
-		Source: src,
-		ROIs:   rois,
+		Addr:       f.listen,
+		Token:      token,
+		AllowHosts: f.allowHosts,
+		Source:     src,
+		ROIs:       rois,
 		Save: func(_ context.Context, r sensors.ROIs) (string, error) {
 			msg, err := saveROIs(f, r, log)
 			if err == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/webguard"
 )
 
 // runServer runs srv until the test ends and returns its address.
@@ -263,5 +266,28 @@ func TestROIColoursMatch(t *testing.T) {
 		if !strings.Contains(css, want) {
 			t.Errorf("style.css lacks %q", want)
 		}
+	}
+}
+
+// TestStatusAllowHost: http.allow_hosts names are served; a bad entry
+// stops the server before it listens.
+func TestStatusAllowHost(t *testing.T) {
+	srv := New(newFakeSource(time.Second), Opts{Addr: "127.0.0.1:0", AllowHosts: []string{"pi-01.example"}, Logger: slog.New(slog.DiscardHandler)})
+	addr := runServer(t, srv)
+	_, port, _ := net.SplitHostPort(addr)
+	if resp, body := fetch(t, addr, "pi-01.example:"+port, "/api/status"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("allowed name: %d %.200q", resp.StatusCode, body)
+	}
+	resp, body := fetch(t, addr, "pi-02.example:"+port, "/api/status")
+	if resp.StatusCode != http.StatusMisdirectedRequest || !strings.Contains(body, "http.allow_hosts") {
+		t.Fatalf("other name: %d %.200q; want 421 naming http.allow_hosts", resp.StatusCode, body)
+	}
+	_, metrics := fetch(t, addr, "", "/metrics")
+	if !strings.Contains(metrics, `stirling_http_refused_total{reason="host"} 1`) {
+		t.Fatalf("/metrics does not count the refused host:\n%s", grepLines(metrics, "refused"))
+	}
+	bad := New(newFakeSource(time.Second), Opts{Addr: "127.0.0.1:0", AllowHosts: []string{"pi 02"}})
+	if err := bad.Listen(); !errors.Is(err, webguard.ErrBadHost) {
+		t.Fatalf("Listen with a bad allow_hosts entry: %v; want ErrBadHost", err)
 	}
 }
