@@ -262,6 +262,7 @@ func TestStatusPageLiveAgent(t *testing.T) {
 	if p := pubs[0]; p[0] != "stdout" || (p[1] != "idle" && p[1] != "delivering") || p[4] != "0" || p[6] == "never" || p[7] != "" {
 		t.Fatalf("publisher row %q; want stdout, idle or delivering, nothing rejected, a last success and no error", p)
 	}
+	browsertest.CheckCSP(t, bctx)
 	t.Logf("colours=%d rpm %s -> %s, hot cylinder %s -> %s, %s, %s, publisher %q (%v)",
 		colours, rpm1, rpm2, hot1, hot2, engine, health, pubs[0], time.Since(start).Round(time.Millisecond))
 
@@ -369,6 +370,7 @@ func TestCalibrateReloadsAgent(t *testing.T) {
 	if !strings.Contains(msg, "Saved to "+agent.rois) {
 		t.Errorf("message after Save %q, want it to say where it saved", msg)
 	}
+	browsertest.CheckCSP(t, bctx)
 	// The file on disk, read as the agent reads it.
 	got, err := configs.LoadROIs(agent.rois)
 	if err != nil || *got != want {
