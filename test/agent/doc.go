@@ -23,7 +23,10 @@
 //     configuration over IPC, RUNNING, PublishToIoTCore on the thing's
 //     topic, live deployment changes (applied or refused), and the recipe's
 //     rendered DefaultConfiguration;
-//   - the status endpoints (valid Prometheus text) and ROI file reloads.
+//   - the status endpoints (valid Prometheus text) and ROI file reloads;
+//   - a siege of the status port (1,000 idle clients, event streams over the
+//     cap): refused and counted, while readings and spool appends keep
+//     their rate.
 //
 // Run them with
 //
