@@ -195,6 +195,9 @@ func (c *Config) validate(ck *checker, fleet bool) {
 		}
 	}
 	ck.dur("http.healthz_max_silence", c.HTTP.HealthzMaxSilence, time.Second, 24*time.Hour)
+	if c.HTTP.LivezWindow != 0 {
+		ck.dur("http.livez_window", c.HTTP.LivezWindow, time.Second, 24*time.Hour)
+	}
 
 	if err := c.ROIs.Validate(); err != nil {
 		for _, e := range unjoin(err) {

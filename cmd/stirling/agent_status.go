@@ -28,19 +28,29 @@ func (a *agent) ROIs() sensors.ROIs { return a.pipe.ROIs() }
 func (a *agent) Snapshot() status.Snapshot {
 	ps := a.pipe.Stats()
 	ss := a.sp.Stats()
+	ws := a.writer.Stats()
 	snap := status.Snapshot{
 		Time:        a.clk.Now(),
 		WallTime:    time.Now(),
 		EngineState: ps.EngineState.String(),
 		Spool: status.SpoolStatus{
-			DepthBytes:     ss.DiskBytes,
-			LimitBytes:     ss.MaxBytes,
-			DroppedRecords: ss.DroppedFull + ss.DroppedAge,
-			CorruptSkipped: ss.CorruptSkipped,
+			DepthBytes:          ss.DiskBytes,
+			LimitBytes:          ss.MaxBytes,
+			DroppedRecords:      ss.DroppedFull + ss.DroppedAge,
+			CorruptSkipped:      ss.CorruptSkipped,
+			LostReadings:        ws.LostReadings,
+			LostReadingsNoSpace: ws.LostNoSpace,
+			LostBatches:         ws.Errors,
+			LastError:           ws.LastError,
+			LastErrorTime:       ws.LastErrorTime,
+			FailingSince:        ws.FailingSince,
 		},
+		// The writer stamps an append once it succeeded, on the spool's
+		// clock, which is the wall clock (see newAgent).
+		LastSpooled: ws.LastAppend,
 	}
-	if ns := a.lastSpooled.Load(); ns != 0 {
-		snap.LastSpooled = time.Unix(0, ns)
+	if ns := a.lastSensor.Load(); ns != 0 {
+		snap.LastSensor = time.Unix(0, ns)
 	}
 	for _, r := range ps.Latest {
 		snap.Readings = append(snap.Readings, status.Reading{

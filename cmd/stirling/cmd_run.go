@@ -91,9 +91,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if gg != nil {
 		defer gg.Close()
 	}
-	if f.listen != "" {
-		cfg.HTTP.Listen = f.listen
-	}
+	f.applyListen(cfg)
 	if f.speedup > 0 {
 		cfg.Sensors.Sim.Speedup = f.speedup
 	}
@@ -119,9 +117,19 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		log.Info("configuration changed: restarting the agent's stages", "source", next.Source)
 		cfg = next
-		if f.listen != "" {
-			cfg.HTTP.Listen = f.listen
-		}
+		f.applyListen(cfg)
+	}
+}
+
+// applyListen lets --http override http.listen; "off" means the empty
+// address, which turns the status server off.
+func (f *runFlags) applyListen(cfg *configs.Config) {
+	switch f.listen {
+	case "":
+	case "off":
+		cfg.HTTP.Listen = ""
+	default:
+		cfg.HTTP.Listen = f.listen
 	}
 }
 

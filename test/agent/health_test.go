@@ -88,9 +88,9 @@ func TestSpoolDiskFull(t *testing.T) {
 	spoolDir := filepath.Join(dir, "spool")
 	mountTmpfs(t, spoolDir, 256<<10)
 
-	// One window here is the derived http.livez_window:
-	// 3 x (pipeline.window + batch.max_latency) = 3 x (1s + 1s).
-	const window = 6 * time.Second
+	// One window here is the derived http.livez_window: 3 x
+	// (pipeline.window + batch.max_latency) = 3 x (1s + 1s), at least 10s.
+	const window = 10 * time.Second
 	c := baseConfig(dir, 1000)
 	c.set("spool.segment_bytes", "64KiB")
 	c["publishers"] = []any{undeliverable()} // nothing is delivered, so nothing is reclaimed
@@ -128,13 +128,20 @@ func TestSpoolDiskFull(t *testing.T) {
 				healthDown, healthBody = time.Now(), d
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	if full.IsZero() {
 		t.Fatalf("endpoints turned 503 but the disk never filled (free %d bytes): %s", freeBytes(t, spoolDir), raw)
 	}
 	healthLag, liveLag := healthDown.Sub(full), liveDown.Sub(full)
 	t.Logf("disk full -> /healthz 503 after %d ms, /livez 503 after %d ms (window %v)", healthLag.Milliseconds(), liveLag.Milliseconds(), window)
+	// The agent logs its first failed append; from there to the 503 this
+	// loop saw (both on this machine's wall clock).
+	if m := regexp.MustCompile(`time=(\S+) level=ERROR msg="spool: append failed`).FindStringSubmatch(p.stderr.String()); m == nil {
+		t.Errorf("no error logged for the first failed append")
+	} else if first, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
+		t.Logf("first failed append (agent log %s) -> /healthz 503 seen after %d ms", m[1], healthDown.Sub(first).Milliseconds())
+	}
 	if healthLag > window || liveLag > window {
 		t.Errorf("/healthz 503 %v and /livez 503 %v after the disk filled; want within one window (%v)", healthLag, liveLag, window)
 	}
@@ -149,6 +156,16 @@ func TestSpoolDiskFull(t *testing.T) {
 	}
 	if !named {
 		t.Errorf("/healthz JSON has no failing spool check naming ENOSPC: %s", raw)
+	}
+
+	// While the disk stays full the endpoints stay 503: an append that
+	// squeezes into the last partly used page is no recovery.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		lc, _, _, err := p.health("/livez")
+		hc, _, hb, err2 := p.health("/healthz")
+		if err == nil && err2 == nil && (lc != http.StatusServiceUnavailable || hc != http.StatusServiceUnavailable) {
+			t.Fatalf("disk still full (free %d bytes) but /livez %d, /healthz %d: %s", freeBytes(t, spoolDir), lc, hc, hb)
+		}
 	}
 
 	// The readings lost to the full disk are counted, and the count grows:
