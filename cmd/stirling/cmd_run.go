@@ -28,8 +28,9 @@ Configuration:
 
 Output:
   Logs go to stderr. The stdout publisher writes readings as JSON lines to
-  stdout. The status page, /metrics, /healthz and /api/frame are served on
-  http.listen (default http://127.0.0.1:8080/).
+  stdout. The status page, /metrics, /livez, /healthz and /api/frame are
+  served on http.listen (default http://127.0.0.1:8080/; listen: "" in the
+  config, or --http off, turns the server off).
 
 Signals:
   SIGTERM or Ctrl-C stops the sensors, closes the open window into the spool,
