@@ -488,4 +488,3 @@ func TestRampMatchesHeatmap(t *testing.T) {
 		}
 	}
 }
-
