@@ -157,6 +157,11 @@ func attackLayout(t *testing.T, a attacker) (work, secret string) {
 	return work, secret
 }
 
+func saveForTest(path string, r sensors.ROIs, o SaveOpts) error {
+	_, err := Save(path, r, o)
+	return err
+}
+
 // checkSaved asserts a successful save left the regions in a regular file.
 func checkSaved(t *testing.T, path string, want sensors.ROIs, a attacker) {
 	t.Helper()
@@ -271,7 +276,8 @@ func TestServerSaveAsRootAgainstPlantedLink(t *testing.T) {
 	path := filepath.Join(work, "rois.yaml")
 	srv := NewServer(ServerOpts{ROIs: goodROIs(), Logger: slog.New(slog.DiscardHandler),
 		Save: func(_ context.Context, r sensors.ROIs) (string, error) {
-			return "saved", saveForTest(path, r, SaveOpts{Owner: a.owner, Logger: slog.New(slog.DiscardHandler)})
+			res, err := Save(path, r, SaveOpts{Owner: a.owner, Logger: slog.New(slog.DiscardHandler)})
+			return res.Message(), err
 		}})
 	r := goodROIs()
 	r.HotCylinder.Y = 5
@@ -288,4 +294,9 @@ func TestServerSaveAsRootAgainstPlantedLink(t *testing.T) {
 		t.Fatalf("POST /api/save: %d %s", rec.Code, rec.Body)
 	}
 	checkSaved(t, path, r, a)
+	// The message names only what was written: no backup of a link.
+	var got struct{ Message string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || strings.Contains(got.Message, ".bak") || !strings.Contains(got.Message, path) {
+		t.Errorf("message %q (%v): want the file and no backup", got.Message, err)
+	}
 }

@@ -49,6 +49,10 @@ type Snapshot struct {
 	// health check fails when both are older than Opts.HealthMaxSilence.
 	LastDelivered time.Time `json:"last_delivered"`
 	LastSpooled   time.Time `json:"last_spooled"`
+	// ROIsFile is the absolute path of the ROI file the agent reads and
+	// watches, empty when its regions come from the binary (an embedded
+	// config). `stirling calibrate` saves there by default.
+	ROIsFile string `json:"rois_file"`
 }
 
 // Reading is the latest value of one metric.
