@@ -30,7 +30,8 @@ type SaveOpts struct {
 	// Owner is "user:group" (or "user") for the file; empty leaves the owner
 	// alone. An owner that does not exist on this machine is skipped with a
 	// log line, as is a chown refused because we are not root (the file is
-	// world-readable anyway).
+	// world-readable anyway). Directories owned by this user are trusted
+	// on the way to the file (see Save).
 	Owner string
 	// Mode of the file; 0 means 0644.
 	Mode fs.FileMode

@@ -239,7 +239,9 @@ func initialROIs(e *env, path string) (sensors.ROIs, bool) {
 	if err == nil {
 		return r, true
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	// Not there yet, or not readable without root (the work directory is
+	// the component user's): start from the agent's or the shipped regions.
+	if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, os.ErrPermission) {
 		fmt.Fprintf(e.stderr, "calibrate: ignoring the current ROI file: %v\n", err)
 	}
 	return configs.DefaultROIs(), false
@@ -428,6 +430,9 @@ func fullFrames(next func(context.Context, *sensors.Frame) error) calibrate.Fram
 // fleet configuration merge.
 func saveROIs(f calibrateFlags, r sensors.ROIs, log *slog.Logger) (string, error) {
 	res, err := calibrate.Save(f.rois, r, calibrate.SaveOpts{Owner: f.owner, Logger: log})
+	if errors.Is(err, calibrate.ErrUnsafePath) {
+		return "", fmt.Errorf("%w (a component's work directory is trusted when --owner names the component's user:group)", err)
+	}
 	if err != nil {
 		return "", err
 	}
