@@ -1,8 +1,11 @@
 package main
 
 import (
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/stirling-iot/stirling/configs"
 	"github.com/stirling-iot/stirling/internal/status"
 	"github.com/stirling-iot/stirling/sensors"
 )
@@ -23,6 +26,21 @@ func (a *agent) Frame(dst *sensors.Frame) bool {
 
 // ROIs are the regions in use.
 func (a *agent) ROIs() sensors.ROIs { return a.pipe.ROIs() }
+
+// roisFile is the absolute path of the ROI file cfg reads, or "" when the
+// regions come from the binary. A relative path (a Greengrass
+// configuration's rois.yaml) is relative to the working directory, which
+// the agent never changes: the component's work directory.
+func roisFile(cfg *configs.Config) string {
+	if cfg.ROIsPath == "" || strings.HasPrefix(cfg.ROIsPath, configs.EmbeddedPrefix) {
+		return ""
+	}
+	abs, err := filepath.Abs(cfg.ROIsPath)
+	if err != nil {
+		return ""
+	}
+	return abs
+}
 
 // Snapshot gathers every component's counters.
 func (a *agent) Snapshot() status.Snapshot {
@@ -78,6 +96,7 @@ func (a *agent) Snapshot() status.Snapshot {
 		depth = max(depth, rs.LagRecords)
 	}
 	snap.Spool.DepthRecords = int64(depth)
+	snap.ROIsFile = roisFile(a.cfg)
 	snap.Counters = a.counters(&ps, &ss)
 	return snap
 }

@@ -54,6 +54,10 @@ type Snapshot struct {
 	// reached the pipeline); /livez fails when it is older than
 	// Opts.LiveWindow.
 	LastSensor time.Time `json:"last_sensor"`
+	// ROIsFile is the absolute path of the ROI file the agent reads and
+	// watches, empty when its regions come from the binary (an embedded
+	// config). `stirling calibrate` saves there by default.
+	ROIsFile string `json:"rois_file"`
 }
 
 // Reading is the latest value of one metric.
