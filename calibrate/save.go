@@ -30,7 +30,8 @@ type SaveOpts struct {
 	// Owner is "user:group" (or "user") for the file; empty leaves the owner
 	// alone. An owner that does not exist on this machine is skipped with a
 	// log line, as is a chown refused because we are not root (the file is
-	// world-readable anyway).
+	// world-readable anyway). Directories owned by this user are trusted
+	// on the way to the file (see Save).
 	Owner string
 	// Mode of the file; 0 means 0644.
 	Mode fs.FileMode
@@ -78,14 +79,79 @@ func LoadROIs(path string) (sensors.ROIs, error) {
 	return r, nil
 }
 
-// Save validates r and writes it to path atomically: a temporary file in
-// the same directory, fsync, rename, fsync of the directory. A previous
-// file is first copied to path+".bak" the same way. A symlink is written
-// through (its target is replaced, the link kept). Invalid regions write
-// nothing and return an error wrapping sensors.ErrROI.
-func Save(path string, r sensors.ROIs, o SaveOpts) error {
+// SaveResult is what Save wrote: only files that were actually written.
+type SaveResult struct {
+	// Path is the ROI file written (absolute).
+	Path string
+	// Backup is the copy of the previous file, path+".bak"; empty when no
+	// backup was written.
+	Backup string
+	// NoBackup says why a previous entry at Path was not copied (it was a
+	// link, not a regular file, or too large); empty when there was none
+	// or it was copied. It never holds the entry's content.
+	NoBackup string
+}
+
+// Message says what was written, for the terminal and the page: the file,
+// and the backup only when one was written.
+func (r SaveResult) Message() string {
+	switch {
+	case r.Path == "":
+		return "nothing saved"
+	case r.Backup != "":
+		return fmt.Sprintf("Saved to %s (previous version in %s)", r.Path, r.Backup)
+	case r.NoBackup != "":
+		return fmt.Sprintf("Saved to %s (the previous entry was not backed up: %s)", r.Path, r.NoBackup)
+	default:
+		return fmt.Sprintf("Saved to %s (no previous file)", r.Path)
+	}
+}
+
+// ErrUnsafePath is wrapped by the errors of Save that refuse a directory
+// or a path component (always inside ErrSave): a link it will not follow,
+// an owner or mode it does not trust.
+var ErrUnsafePath = errors.New("unsafe path")
+
+// maxBackup caps the previous file Save copies to the backup. A ROI file
+// is a few hundred bytes; anything larger was not written by calibrate.
+const maxBackup = 64 << 10
+
+// Save validates r and writes it to path atomically, safe to run as root
+// in a directory that another user (the Greengrass component user) can
+// write to. Invalid regions write nothing and return an error wrapping
+// sensors.ErrROI.
+//
+// The directory of path is opened once and every later step works on
+// that descriptor; nothing is looked up by name again:
+//
+//   - Path components are opened one by one from "/" with O_NOFOLLOW. A
+//     symbolic link among them is followed only when it is owned by root
+//     or by the caller and sits in a directory owned by root or by the
+//     caller (so /tmp -> private/tmp on macOS works, but a link the
+//     component user planted is refused with ErrUnsafePath). A missing
+//     last directory is created (0755); missing parents are an error.
+//   - Every directory on the way, including the last, must be owned by
+//     root, by the caller, or by the file's owner (SaveOpts.Owner: the
+//     component user owns its work directory), and must not be writable
+//     by group or others unless it is sticky. Anyone else who can write
+//     to a directory on the way could redirect the save.
+//   - The new content goes to a temporary file created with
+//     O_CREAT|O_EXCL|O_NOFOLLOW (mode 0600), is written and fsynced, then
+//     the descriptor is chowned (when Owner resolves) and chmodded, and
+//     renamed over the name within the directory, which is then fsynced.
+//     A link at the name is replaced, never followed; the file a hard
+//     link shared the name with keeps its content, mode and owner.
+//   - The backup path+".bak" is made the same way from the previous
+//     file, read with O_NOFOLLOW|O_NONBLOCK. Only a regular file with a
+//     single link and at most 64 KiB is copied; anything else (a symbolic
+//     link, a hard link to another file, a FIFO) is neither read nor
+//     copied, and SaveResult.NoBackup says why.
+//
+// Earlier versions wrote through a symlink at path to its target; Save
+// now replaces such a link with a regular file.
+func Save(path string, r sensors.ROIs, o SaveOpts) (SaveResult, error) {
 	if err := r.Validate(); err != nil {
-		return fmt.Errorf("%w: nothing written: %w", ErrSave, err)
+		return SaveResult{}, fmt.Errorf("%w: nothing written: %w", ErrSave, err)
 	}
 	if o.Mode == 0 {
 		o.Mode = 0o644
@@ -100,66 +166,19 @@ func Save(path string, r sensors.ROIs, o SaveOpts) error {
 		log.Warn("owner not found, leaving the file's owner alone", "owner", o.Owner, "err", err)
 		uid, gid = -1, -1
 	}
-	// Write through a symlink to its target rather than replacing the link.
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("%w: %w", ErrSave, err)
-	}
-	if old, err := os.ReadFile(path); err == nil {
-		if err := writeAtomic(path+".bak", old, o.Mode, uid, gid, log); err != nil {
-			return fmt.Errorf("%w: backup: %w", ErrSave, err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: read previous file: %w", ErrSave, err)
-	}
-	if err := writeAtomic(path, MarshalROIs(r), o.Mode, uid, gid, log); err != nil {
-		return fmt.Errorf("%w: %w", ErrSave, err)
-	}
-	return nil
-}
-
-// writeAtomic replaces path with data so that readers see either the old
-// or the new content, never a partial file.
-func writeAtomic(path string, data []byte, mode fs.FileMode, uid, gid int, log *slog.Logger) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	abs, err := filepath.Abs(path)
 	if err != nil {
-		return err
+		return SaveResult{}, fmt.Errorf("%w: %w", ErrSave, err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
+	dir, name := filepath.Split(abs)
+	if name == "" || name == "." || name == ".." {
+		return SaveResult{}, fmt.Errorf("%w: %s: not a file name", ErrSave, path)
 	}
-	if err = tmp.Chmod(mode); err != nil {
-		return err
+	res, err := saveAt(dir, name, MarshalROIs(r), o.Mode, uid, gid, log)
+	if err != nil {
+		return SaveResult{}, fmt.Errorf("%w: %w", ErrSave, err)
 	}
-	if uid >= 0 {
-		if cerr := tmp.Chown(uid, gid); cerr != nil {
-			log.Warn("chown failed, leaving the file's owner alone", "path", path, "uid", uid, "gid", gid, "err", cerr)
-		}
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync() // best effort: not every file system syncs directories
-		d.Close()
-	}
-	return nil
+	return res, nil
 }
 
 // lookupOwner resolves "user:group" or "user" (the user's primary group).

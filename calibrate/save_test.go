@@ -1,11 +1,13 @@
 package calibrate
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stirling-iot/stirling/sensors"
@@ -24,16 +26,24 @@ func TestSaveAndBackup(t *testing.T) {
 	path := filepath.Join(dir, "sub", "rois.yaml")
 	o := SaveOpts{Logger: slog.New(slog.DiscardHandler), Owner: "no-such-user-xyz:nogroup"}
 	first := goodROIs()
-	if err := Save(path, first, o); err != nil {
+	res, err := Save(path, first, o)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res != (SaveResult{Path: path}) {
+		t.Fatalf("first save: %+v", res)
 	}
 	if _, err := os.Stat(path + ".bak"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("backup after first save: %v", err)
 	}
 	second := first
 	second.Flame.X = 10
-	if err := Save(path, second, o); err != nil {
+	res, err = Save(path, second, o)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res != (SaveResult{Path: path, Backup: path + ".bak"}) {
+		t.Fatalf("second save: %+v", res)
 	}
 	got, err := LoadROIs(path)
 	if err != nil || got != second {
@@ -72,7 +82,7 @@ func TestSaveRefusesBadROIs(t *testing.T) {
 			}
 			r := goodROIs()
 			tc.mod(&r)
-			err := Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			_, err := Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
 			if !errors.Is(err, sensors.ErrROI) || !errors.Is(err, ErrSave) {
 				t.Fatalf("err = %v", err)
 			}
@@ -95,7 +105,7 @@ func TestSaveOwnerAsRoot(t *testing.T) {
 		t.Skip("needs root to chown")
 	}
 	path := filepath.Join(t.TempDir(), "rois.yaml")
-	if err := Save(path, goodROIs(), SaveOpts{Owner: "nobody:nogroup", Logger: slog.New(slog.DiscardHandler)}); err != nil {
+	if _, err := Save(path, goodROIs(), SaveOpts{Owner: "nobody:nogroup", Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
 	uid, gid, err := lookupOwner("nobody:nogroup")
@@ -153,11 +163,14 @@ func TestMergeConfig(t *testing.T) {
 	}
 }
 
-func TestSaveThroughSymlink(t *testing.T) {
+// TestSaveReplacesSymlink: a symlink at the target is replaced by a
+// regular file; its target is neither written nor copied to the backup.
+func TestSaveReplacesSymlink(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "real.yaml")
 	link := filepath.Join(dir, "rois.yaml")
-	if err := os.WriteFile(target, MarshalROIs(goodROIs()), 0o644); err != nil {
+	orig := MarshalROIs(goodROIs())
+	if err := os.WriteFile(target, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("real.yaml", link); err != nil {
@@ -165,13 +178,123 @@ func TestSaveThroughSymlink(t *testing.T) {
 	}
 	r := goodROIs()
 	r.Flame.Y = 15
-	if err := Save(link, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+	res, err := Save(link, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-		t.Fatalf("link replaced: %v %v", fi, err)
+	if res.Backup != "" || !strings.Contains(res.NoBackup, "symbolic link") {
+		t.Fatalf("result %+v", res)
 	}
-	if got, err := LoadROIs(target); err != nil || got != r {
-		t.Fatalf("target %+v %v", got, err)
+	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("link not replaced: %v %v", fi, err)
+	}
+	if got, err := LoadROIs(link); err != nil || got != r {
+		t.Fatalf("saved %+v %v", got, err)
+	}
+	if b, _ := os.ReadFile(target); !bytes.Equal(b, orig) {
+		t.Fatalf("link target written: %q", b)
+	}
+	if _, err := os.Lstat(link + ".bak"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("backup of a link: %v", err)
+	}
+}
+
+// TestSaveBackupRefusals: what is not copied to the backup, and why.
+func TestSaveBackupRefusals(t *testing.T) {
+	tests := []struct {
+		name  string
+		plant func(t *testing.T, path string)
+		why   string
+	}{
+		{"too large", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, bytes.Repeat([]byte("#"), maxBackup+1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "larger than 64 KiB"},
+		{"hard link", func(t *testing.T, path string) {
+			other := filepath.Join(filepath.Dir(filepath.Dir(path)), "other.yaml")
+			if err := os.WriteFile(other, []byte("other\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(other, path); err != nil {
+				t.Fatal(err)
+			}
+		}, "2 hard links"},
+		{"fifo", func(t *testing.T, path string) {
+			if err := mkfifo(path); err != nil {
+				t.Skip("mkfifo:", err)
+			}
+		}, "not a regular file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "d", "rois.yaml")
+			if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tc.plant(t, path)
+			res, err := Save(path, goodROIs(), SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Backup != "" || !strings.Contains(res.NoBackup, tc.why) {
+				t.Fatalf("result %+v, want NoBackup with %q", res, tc.why)
+			}
+			if _, err := os.Lstat(path + ".bak"); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("backup written: %v", err)
+			}
+			if got, err := LoadROIs(path); err != nil || got != goodROIs() {
+				t.Fatalf("saved %+v %v", got, err)
+			}
+		})
+	}
+}
+
+// TestSaveRefusesUnsafeDirectories: directories others can write to, and
+// links that are not root's or the caller's, are refused.
+func TestSaveRefusesUnsafeDirectories(t *testing.T) {
+	base := t.TempDir()
+	open := filepath.Join(base, "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	sticky := filepath.Join(base, "sticky")
+	if err := os.Mkdir(sticky, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sticky, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("sticky", filepath.Join(base, "mine")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path string
+		err        string // empty: saved
+	}{
+		{"world-writable directory", filepath.Join(open, "rois.yaml"), "writable by group or others"},
+		{"world-writable parent", filepath.Join(open, "sub", "rois.yaml"), "writable by group or others"},
+		{"sticky directory", filepath.Join(sticky, "rois.yaml"), ""},
+		{"own symlink to a directory", filepath.Join(base, "mine", "x.yaml"), ""},
+		{"missing parents", filepath.Join(base, "a", "b", "rois.yaml"), "no such file"},
+		{"a file as directory", filepath.Join(base, "mine", "x.yaml", "rois.yaml"), "not a directory"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Save(tc.path, goodROIs(), SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrSave) {
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+			t.Log(err)
+		})
 	}
 }

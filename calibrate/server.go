@@ -45,6 +45,8 @@ type ServerOpts struct {
 	Source FrameSource
 	// ROIs are the regions the page starts with.
 	ROIs sensors.ROIs
+	// File is the ROI file Save writes, shown on the page (GET /api/file).
+	File string
 	// Save stores regions the user saved (already validated) and returns a
 	// message for the page. Nil disables saving.
 	Save func(ctx context.Context, r sensors.ROIs) (string, error)
@@ -102,6 +104,9 @@ func NewServer(o ServerOpts) *Server {
 	mux.HandleFunc("GET /api/frame", s.handleFrame)
 	mux.HandleFunc("GET /api/rois", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.ROIs()) })
 	mux.HandleFunc("GET /api/suggest", s.handleSuggest)
+	mux.HandleFunc("GET /api/file", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, fileInfo{File: s.o.File, Save: s.o.Save != nil})
+	})
 	mux.HandleFunc("POST /api/save", s.handleSave)
 	s.mux = mux
 	gopts := webguard.Opts{Addr: o.Addr, AllowHosts: o.AllowHosts, Logger: s.log, Hint: "add the name with --allow-host NAME"}
@@ -367,6 +372,12 @@ func (s *Server) handleSuggest(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, r)
+}
+
+// fileInfo is GET /api/file: the file the page saves to.
+type fileInfo struct {
+	File string `json:"file"`
+	Save bool   `json:"save"` // false: saving is disabled
 }
 
 type saveResult struct {

@@ -50,7 +50,7 @@ func startServer(t *testing.T, token string) (*Server, string) {
 		Source: &sceneSource{},
 		ROIs:   goodROIs(),
 		Save: func(_ context.Context, r sensors.ROIs) (string, error) {
-			if err := Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+			if _, err := Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)}); err != nil {
 				return "", err
 			}
 			return "saved to " + path, nil
@@ -381,7 +381,8 @@ func TestServerAllowHost(t *testing.T) {
 		Source:     &sceneSource{},
 		ROIs:       goodROIs(),
 		Save: func(_ context.Context, r sensors.ROIs) (string, error) {
-			return "saved", Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			_, err := Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			return "saved", err
 		},
 		Logger: slog.New(slog.DiscardHandler),
 	})

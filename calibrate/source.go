@@ -2,10 +2,12 @@ package calibrate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -140,4 +142,46 @@ func (s *HTTPSource) fetch(ctx context.Context, dst *sensors.Frame) (sensors.ROI
 		return sensors.ROIs{}, fmt.Errorf("calibrate: %s: %w", s.URL(), err)
 	}
 	return rois, nil
+}
+
+// AgentROIsFile asks the agent at base (its /api/status) which ROI file it
+// reads. reported is false when the agent does not say (an older agent);
+// a reported empty path means its regions come from the binary and no file
+// can change them. An agent that cannot be reached gives an error wrapping
+// ErrNoAgent. A nil client means one with a 3 second timeout.
+func AgentROIsFile(ctx context.Context, base string, client *http.Client) (path string, reported bool, err error) {
+	if client == nil {
+		client = &http.Client{Timeout: 3 * time.Second}
+	}
+	u := strings.TrimSuffix(base, "/") + "/api/status"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", false, fmt.Errorf("calibrate: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", false, fmt.Errorf("%w at %s: %w", ErrNoAgent, base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", false, fmt.Errorf("calibrate: read %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", false, fmt.Errorf("calibrate: %s: %s", u, resp.Status)
+	}
+	var doc struct {
+		ROIsFile *string `json:"rois_file"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", false, fmt.Errorf("calibrate: %s: %w", u, err)
+	}
+	if doc.ROIsFile == nil {
+		return "", false, nil
+	}
+	p := *doc.ROIsFile
+	if p != "" && !filepath.IsAbs(p) {
+		return "", false, fmt.Errorf("calibrate: %s: rois_file %q is not an absolute path", u, p)
+	}
+	return p, true, nil
 }

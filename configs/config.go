@@ -197,13 +197,39 @@ type Spool struct {
 type HTTP struct {
 	// Listen is the address of the status page; empty turns it off.
 	Listen string `yaml:"listen"`
-	// HealthzMaxSilence: /healthz fails when no publisher succeeded for
-	// this long.
+	// HealthzMaxSilence: /healthz fails when a publisher with readings
+	// waiting for it delivered nothing for this long.
 	HealthzMaxSilence time.Duration `yaml:"healthz_max_silence"`
 	// AllowHosts are host names (or addresses), with an optional :port,
 	// that browsers may use to reach the page besides the listen address
 	// and the loopback names; every other Host is refused (DNS rebinding).
 	AllowHosts []string `yaml:"allow_hosts"`
+	// LivezWindow: /livez (and /healthz) fail when the sensors produced
+	// nothing or no batch was appended to the spool for this long. 0
+	// derives it from the pipeline: see Config.LivezWindow.
+	LivezWindow time.Duration `yaml:"livez_window"`
+}
+
+// LivezWindow is http.livez_window, or when that is 0, three times the
+// longest a reading may take from the sensor to the spool (pipeline.window
+// plus pipeline.batch.max_latency), plus pipeline.heartbeat when a metric
+// has a deadband (a steady signal is then spooled only once a heartbeat),
+// and never under 10 seconds. With the defaults (1s window, 2s latency) it
+// is 10 s; with the shipped agent.yaml (1s, 5s) 18 s. The pipeline's
+// durations are sensor time: under an accelerated simulator the real
+// interval is shorter, so the bound only gets more generous.
+func (c *Config) LivezWindow() time.Duration {
+	if c.HTTP.LivezWindow > 0 {
+		return c.HTTP.LivezWindow
+	}
+	w := 3 * (c.Pipeline.Window + c.Pipeline.Batch.MaxLatency)
+	for _, m := range c.Pipeline.Metrics {
+		if m.Deadband > 0 {
+			w += c.Pipeline.Heartbeat
+			break
+		}
+	}
+	return max(w, 10*time.Second)
 }
 
 // Opts converts the pipeline section to pipeline options (without the

@@ -303,3 +303,35 @@ func TestSpoolOpts(t *testing.T) {
 		t.Errorf("sync_interval 0 gave %v, want the spool's every-append setting (negative)", o.SyncInterval)
 	}
 }
+
+// TestHTTPListenAndLivezWindow: an absent http.listen takes the default,
+// an explicit "" stays empty (the agent then serves nothing), and
+// http.livez_window is derived from the pipeline unless set.
+func TestHTTPListenAndLivezWindow(t *testing.T) {
+	tests := []struct {
+		name   string
+		yaml   string
+		listen string
+		window time.Duration
+	}{
+		{"defaults", base, "127.0.0.1:8080", 10 * time.Second},
+		{"explicit empty listen is off", base + "http:\n  listen: \"\"\n", "", 10 * time.Second},
+		{"derived from window and latency", base + "pipeline:\n  window: 2s\n  batch: {max_latency: 5s}\n", "127.0.0.1:8080", 21 * time.Second},
+		{"a deadband adds the heartbeat", base + "pipeline:\n  heartbeat: 1m\n  metrics:\n    rpm: {deadband: 5}\n", "127.0.0.1:8080", 69 * time.Second},
+		{"set", base + "http:\n  livez_window: 45s\n", "127.0.0.1:8080", 45 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.HTTP.Listen != tt.listen || c.LivezWindow() != tt.window {
+				t.Fatalf("listen %q, livez window %v; want %q, %v", c.HTTP.Listen, c.LivezWindow(), tt.listen, tt.window)
+			}
+		})
+	}
+	if _, err := Parse("t.yaml", []byte(base+"http:\n  livez_window: 10ms\n")); err == nil || !strings.Contains(err.Error(), "http.livez_window") {
+		t.Fatalf("livez_window 10ms: %v; want an error naming http.livez_window", err)
+	}
+}

@@ -207,6 +207,9 @@ func (c *Config) validate(ck *checker, fleet bool) {
 			ck.bad(fmt.Sprintf("http.allow_hosts[%d]", i), "%q is not a host name or IP address (with an optional :port); want e.g. pi-01.example.com or 192.0.2.10:8080", h)
 		}
 	}
+	if c.HTTP.LivezWindow != 0 {
+		ck.dur("http.livez_window", c.HTTP.LivezWindow, time.Second, 24*time.Hour)
+	}
 
 	if err := c.ROIs.Validate(); err != nil {
 		for _, e := range unjoin(err) {

@@ -9,6 +9,9 @@
   const st = { rois: null, saved: null, frames: 0, saves: 0, drag: null, dirty: false };
   window.calib = st; // read by the browser tests
 
+  fetch("api/file", { cache: "no-store" }).then((r) => r.json()).then((f) => {
+    $("file").textContent = !f.save ? "Saving is disabled." : f.file ? "Save writes " + f.file : "Save writes the ROI file.";
+  }).catch(() => {});
   fetch("api/ramp").then((r) => r.json()).then((s) => heat.setRamp(s)).catch(() => {});
 
   const copy = (r) => JSON.parse(JSON.stringify(r));

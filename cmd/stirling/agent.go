@@ -48,7 +48,7 @@ type agent struct {
 	camOpens, camOpenErrors, camFrameErrors, camResets atomic.Uint64
 	tachRestarts, tachEvents                           atomic.Uint64
 	roiReloads, roiReloadErrors                        atomic.Uint64
-	lastSpooled                                        atomic.Int64 // unix ns of the last batch the writer took
+	lastSensor                                         atomic.Int64 // unix ns (wall) of the last thermal frame the pipeline took
 	camCounts                                          camCounters
 }
 
@@ -169,16 +169,17 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 		pipeDone <- a.pipe.Run(sensCtx, batches)
 	}()
 	writerDone := make(chan error, 1)
-	go func() { writerDone <- a.writer.Run(sensCtx, a.countSpooled(batches)) }()
+	go func() { writerDone <- a.writer.Run(sensCtx, batches) }()
 
 	goStage(&pubWG, "spool", pubCtx, a.sp.Run)
 	for _, r := range a.runners {
 		goStage(&pubWG, "publisher", pubCtx, r.Run)
 	}
 	var srv *status.Server
-	if a.cfg.HTTP.Listen != "off" {
+	if a.cfg.HTTP.Listen != "" { // empty turns the status server off
 		srv = status.New(a, status.Opts{
 			Addr:             a.cfg.HTTP.Listen,
+			LiveWindow:       a.cfg.LivezWindow(),
 			HealthMaxSilence: a.cfg.HTTP.HealthzMaxSilence,
 			AllowHosts:       a.cfg.HTTP.AllowHosts,
 			Logger:           a.log,
@@ -281,20 +282,6 @@ func waitFor(wg *sync.WaitGroup, d time.Duration) bool {
 	}
 }
 
-// countSpooled passes batches through, noting when the spool last got one
-// (for /healthz).
-func (a *agent) countSpooled(in <-chan *pipeline.Batch) <-chan *pipeline.Batch {
-	out := make(chan *pipeline.Batch)
-	go func() {
-		defer close(out)
-		for b := range in {
-			a.lastSpooled.Store(time.Now().UnixNano())
-			out <- b
-		}
-	}()
-	return out
-}
-
 // cameraLoop reads frames for as long as ctx lasts. A camera that cannot be
 // opened, or that fails several frames in a row, is (re)opened with backoff:
 // after an unplug the chip comes back with its power-on settings.
@@ -359,6 +346,7 @@ func (a *agent) cameraLoop(ctx context.Context) error {
 			}
 			return err
 		}
+		a.lastSensor.Store(time.Now().UnixNano())
 	}
 	return nil
 }

@@ -309,16 +309,20 @@ func TestCalibrateReloadsAgent(t *testing.T) {
 			t.Fatalf("agent uses %+v (%v) before calibration, want the file's %+v", got, err, *before)
 		}
 	}
-	page := startCalibrateWeb(t, "--agent", agent.url, "--source", "agent", "--listen", "127.0.0.1:0", "--rois", agent.rois, "--owner", "")
+	// No --rois: calibrate saves to the file the agent reports.
+	page := startCalibrateWeb(t, "--agent", agent.url, "--source", "agent", "--listen", "127.0.0.1:0", "--owner", "")
 	bctx := browsertest.New(t, 30*time.Second)
 
 	var colours int
+	var file string
 	var flame0 sensors.ROI
 	var rect struct{ Left, Top, Width, Height float64 }
 	err = chromedp.Run(bctx,
 		chromedp.Navigate(page),
 		chromedp.Poll(`window.calib && calib.frames > 1`, nil, chromedp.WithPollingTimeout(10*time.Second)),
 		chromedp.Evaluate(heatmapColours, &colours),
+		chromedp.Poll(`document.getElementById('file').textContent.includes('/')`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Text("#file", &file, chromedp.ByID),
 		chromedp.Evaluate(`calib.rois.flame`, &flame0),
 		chromedp.Evaluate(`(() => { const r = document.getElementById('heatmap').getBoundingClientRect(); return {left: r.left, top: r.top, width: r.width, height: r.height}; })()`, &rect),
 	)
@@ -327,6 +331,9 @@ func TestCalibrateReloadsAgent(t *testing.T) {
 	}
 	if colours < 10 {
 		t.Fatalf("heat map has %d distinct colours; want a rendered image", colours)
+	}
+	if file != "Save writes "+agent.rois {
+		t.Errorf("page shows %q, want the agent's file %s", file, agent.rois)
 	}
 	if flame0 != before.Flame {
 		t.Fatalf("page starts with flame %s, the file has %s", flame0, before.Flame)

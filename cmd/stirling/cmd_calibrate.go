@@ -69,23 +69,38 @@ y..y+h-1. They must lie inside the image and be non-empty; the cylinders
 must not overlap, and the flame may overlap the hot cylinder but not the cold
 one. Invalid regions are refused with the reason and nothing is written.
 
-Saving writes the file atomically (temporary file, fsync, rename), keeps the
-previous one as FILE.bak, sets mode 0644 and, when run as root, the owner
-ggc_user:ggc_group if that user exists (--owner). The running agent picks
-the file up without a restart. Calibrate also prints the Greengrass
-configuration merge that rolls the same regions out to other devices.
+Where it saves (never a guessed path):
+  --rois FILE           that file;
+  otherwise             the file the running agent reads, as it reports it
+                        in --agent's /api/status (rois_file);
+  no agent answering    the rois_file of --config FILE.
+  With none of these, calibrate exits with an error naming --rois and
+  --config. The page and the terminal show the file before anything is
+  written.
 
-Examples:
-  sudo stirling calibrate                                 # page on the Pi, via the agent
+Saving is safe as root in the component's work directory, which the
+component user can write to: the directory is opened once without
+following a link (only links owned by root or you, in directories of root
+or yours, are followed on the way), every directory must belong to root,
+you or the file's owner and must not be writable by others unless sticky,
+and the file is written to a fresh temporary file, fsynced, given mode 0644
+and, when run as root, the owner ggc_user:ggc_group if that user exists
+(--owner), then renamed into place. A link at the file's name is replaced,
+never followed. The previous file is kept as FILE.bak when it is a regular
+file of at most 64 KiB with a single link; anything else is not copied, and
+the message says so. The running agent picks the file up without a
+restart. Calibrate also prints the Greengrass configuration merge that rolls
+the same regions out to other devices.
+
+Examples (on a Greengrass Pi with the agent running; each saves to the
+file the agent reads):
+  sudo stirling calibrate                                 # page on the Pi (or over ssh -L 8088:127.0.0.1:8088)
   sudo stirling calibrate --listen 0.0.0.0:8088           # page for a laptop on the LAN
-  stirling calibrate --sim --rois /tmp/rois.yaml          # try it without hardware
-  sudo stirling calibrate --terminal
+  sudo stirling calibrate --terminal                      # heat map in the terminal, saves nothing
+  sudo stirling calibrate --suggest --dry-run             # print the suggestion, save nothing
   sudo stirling calibrate --roi flame=5,16,6,6 --roi hot_cylinder=4,6,8,8 --roi cold_cylinder=20,6,8,8
-  stirling calibrate --png /tmp/now.png`
-
-// defaultROIsPath is where the Greengrass component's ROI file lives when
-// no --config or --rois says otherwise.
-const defaultROIsPath = "/etc/stirling/rois.yaml"
+  stirling calibrate --png /tmp/now.png                   # snapshot with the regions drawn
+  stirling calibrate --sim --rois /tmp/rois.yaml          # on a laptop, without hardware`
 
 // defaultComponent is the Greengrass component name used in the printed
 // configuration merge: the one `stirling recipe` renders.
@@ -149,7 +164,14 @@ type calibrateFlags struct {
 	roi                           roiFlags
 	suggest, terminal, once, dry  bool
 	refresh                       time.Duration
-	allowHosts                    hostList
+
+	// cfgROIs is the rois_file of --config (absolute), empty without one;
+	// cfgErr says why --config gives no file to write.
+	cfgROIs string
+	cfgErr  error
+	// roisFrom says where rois came from, for the messages.
+	roisFrom   string
+	allowHosts hostList
 }
 
 // hostList collects --allow-host flags: repeatable, each a comma list.
@@ -173,14 +195,14 @@ func (h *hostList) Set(v string) error {
 func cmdCalibrate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "calibrate", "stirling calibrate [flags]", calibrateDescription)
 	f := calibrateFlags{roi: roiFlags{}}
-	fs.StringVar(&f.config, "config", "", "agent config `FILE`: its rois_file is the default --rois and its http.listen the default --agent")
+	fs.StringVar(&f.config, "config", "", "agent config `FILE`: its rois_file is the file to save when no agent answers, its http.listen the default --agent")
 	fs.StringVar(&f.agent, "agent", "http://127.0.0.1:8080", "`URL` of the running agent's status server, for frames")
 	fs.StringVar(&f.source, "source", "auto", "frame source: auto (agent, else camera), agent, camera or sim")
 	fs.BoolVar(&f.sim, "sim", false, "use the simulated camera (same as --source sim)")
 	fs.StringVar(&f.i2cBus, "i2c-bus", "1", "I2C bus of the camera, for --source camera (periph name: \"1\" is /dev/i2c-1)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8088", "`address` of the calibration page; a non-loopback address requires the printed token")
 	fs.Var(&f.allowHosts, "allow-host", "another `NAME` (host or host:port) the page may be opened by, e.g. a DNS name or a NAT address; repeatable or comma-separated")
-	fs.StringVar(&f.rois, "rois", "", "ROI `FILE` to read and write (default: the config's rois_file, else "+defaultROIsPath+")")
+	fs.StringVar(&f.rois, "rois", "", "ROI `FILE` to read and write (default: the file the running agent reports, else the rois_file of --config)")
 	fs.StringVar(&f.owner, "owner", "auto", "`user:group` of the saved file; auto is ggc_user:ggc_group when root and that user exists; empty leaves it")
 	fs.StringVar(&f.component, "component", defaultComponent, "Greengrass component `name` for the printed configuration merge")
 	fs.Var(f.roi, "roi", "set a region, `NAME=x,y,w,h` (hot_cylinder, cold_cylinder, flame); repeatable; saves without the page")
@@ -210,6 +232,10 @@ func cmdCalibrate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
+	saves := !f.dry && (len(f.roi) > 0 || f.suggest || (!f.terminal && f.png == ""))
+	if err := f.target(ctx, e, saves); err != nil {
+		return err
+	}
 	initial, fromFile := initialROIs(e, f.rois)
 	if len(f.roi) > 0 && !f.suggest && f.png == "" && !f.terminal {
 		// Regions given in full on the command line: no frames needed.
@@ -230,11 +256,16 @@ func cmdCalibrate(ctx context.Context, e *env, args []string) error {
 // initialROIs are the regions to start from: the ROI file if it exists and
 // is valid, else the shipped defaults.
 func initialROIs(e *env, path string) (sensors.ROIs, bool) {
+	if path == "" {
+		return configs.DefaultROIs(), false
+	}
 	r, err := calibrate.LoadROIs(path)
 	if err == nil {
 		return r, true
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	// Not there yet, or not readable without root (the work directory is
+	// the component user's): start from the agent's or the shipped regions.
+	if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, os.ErrPermission) {
 		fmt.Fprintf(e.stderr, "calibrate: ignoring the current ROI file: %v\n", err)
 	}
 	return configs.DefaultROIs(), false
@@ -247,21 +278,23 @@ func (f *calibrateFlags) resolve(e *env, agentSet bool) error {
 		if err != nil {
 			return fmt.Errorf("calibrate: %w", err)
 		}
-		if f.rois == "" {
-			if strings.HasPrefix(cfg.ROIsPath, configs.EmbeddedPrefix) {
-				return &exitError{code: 2, err: fmt.Errorf("calibrate: %s uses the ROI file shipped inside the binary (%s), which cannot be rewritten: pass --rois FILE", f.config, cfg.ROIsPath)}
-			}
-			f.rois = cfg.ROIsPath
+		if strings.HasPrefix(cfg.ROIsPath, configs.EmbeddedPrefix) {
+			f.cfgErr = fmt.Errorf("%s uses the ROI file shipped inside the binary (%s), which cannot be rewritten", f.config, cfg.ROIsPath)
+		} else if abs, err := filepath.Abs(cfg.ROIsPath); err == nil {
+			f.cfgROIs = abs
+		} else {
+			f.cfgErr = fmt.Errorf("%s: rois_file: %w", f.config, err)
 		}
 		if !agentSet && cfg.HTTP.Listen != "" {
 			f.agent = "http://" + cfg.HTTP.Listen
 		}
 	}
-	if f.rois == "" {
-		f.rois = defaultROIsPath
-	}
-	if abs, err := filepath.Abs(f.rois); err == nil {
-		f.rois = abs
+	if f.rois != "" {
+		abs, err := filepath.Abs(f.rois)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("calibrate: --rois %q: %w", f.rois, err)}
+		}
+		f.rois, f.roisFrom = abs, "--rois"
 	}
 	if f.owner == "auto" {
 		f.owner = calibrate.DefaultOwner()
@@ -275,6 +308,50 @@ func (f *calibrateFlags) resolve(e *env, agentSet bool) error {
 		fmt.Fprintln(e.stderr, "calibrate: --dry-run only matters with --roi or --suggest")
 	}
 	return nil
+}
+
+// ErrNoROIsFile means calibrate does not know which file to save: no
+// --rois, no agent reporting its file, no --config.
+var ErrNoROIsFile = errors.New("calibrate: no ROI file to save to")
+
+// target picks the file to save when --rois did not: the file the running
+// agent reports, else the rois_file of --config. When the regions will be
+// saved (must), not finding one is an error naming both options; otherwise
+// rois stays empty and nothing is read from or written to a file.
+func (f *calibrateFlags) target(ctx context.Context, e *env, must bool) error {
+	if f.rois != "" {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	agentFile, reported, err := calibrate.AgentROIsFile(actx, f.agent, &http.Client{Timeout: 3 * time.Second})
+	cancel()
+	var why error
+	switch {
+	case err != nil:
+		why = err
+	case reported && agentFile != "":
+		f.rois, f.roisFrom = agentFile, "the agent at "+f.agent
+		if f.cfgROIs != "" && f.cfgROIs != agentFile {
+			fmt.Fprintf(e.stderr, "calibrate: the agent at %s reads %s, not %s (the rois_file of %s): saving to the agent's; pass --rois to choose\n", f.agent, agentFile, f.cfgROIs, f.config)
+		}
+		return nil
+	case reported:
+		why = fmt.Errorf("the agent at %s reads the regions shipped inside the binary, not a file", f.agent)
+	default:
+		why = fmt.Errorf("the agent at %s does not report its ROI file (an older version)", f.agent)
+	}
+	if f.cfgROIs != "" {
+		f.rois, f.roisFrom = f.cfgROIs, f.config+" (rois_file)"
+		return nil
+	}
+	if !must {
+		return nil
+	}
+	cfgWhy := "no --config FILE given"
+	if f.cfgErr != nil {
+		cfgWhy = f.cfgErr.Error()
+	}
+	return &exitError{code: 2, err: fmt.Errorf("%w: %w; %s: pass --rois FILE, or --config FILE (the agent's config, whose rois_file is used)", ErrNoROIsFile, why, cfgWhy)}
 }
 
 // openFrameSource picks the frame source. Without a ROI file, the agent's
@@ -376,7 +453,11 @@ func fullFrames(next func(context.Context, *sensors.Frame) error) calibrate.Fram
 // saveROIs writes r and returns the lines to show: where it went and the
 // fleet configuration merge.
 func saveROIs(f calibrateFlags, r sensors.ROIs, log *slog.Logger) (string, error) {
-	if err := calibrate.Save(f.rois, r, calibrate.SaveOpts{Owner: f.owner, Logger: log}); err != nil {
+	res, err := calibrate.Save(f.rois, r, calibrate.SaveOpts{Owner: f.owner, Logger: log})
+	if errors.Is(err, calibrate.ErrUnsafePath) {
+		return "", fmt.Errorf("%w (a component's work directory is trusted when --owner names the component's user:group)", err)
+	}
+	if err != nil {
 		return "", err
 	}
 	merge, err := calibrate.MergeConfig(f.component, r)
@@ -384,7 +465,7 @@ func saveROIs(f calibrateFlags, r sensors.ROIs, log *slog.Logger) (string, error
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Saved to %s (previous version in %s.bak); the running agent picks it up without a restart.\n", f.rois, f.rois)
+	fmt.Fprintf(&b, "%s; the running agent picks it up without a restart.\n", res.Message())
 	fmt.Fprintf(&b, "To roll the same regions out with Greengrass, use this configuration merge:\n%s\n", merge)
 	fmt.Fprintf(&b, "e.g. sudo /greengrass/v2/bin/greengrass-cli deployment create --merge \"%s=VERSION\" --update-config '%s'", f.component, merge)
 	return b.String(), nil
@@ -433,6 +514,7 @@ func calibrateHeadless(ctx context.Context, e *env, f calibrateFlags, src calibr
 		if f.dry {
 			fmt.Fprintln(e.stdout, "calibrate: valid; not saved (--dry-run)")
 		} else {
+			fmt.Fprintf(e.stdout, "calibrate: saving to %s (from %s)\n", f.rois, f.roisFrom)
 			msg, err := saveROIs(f, rois, log)
 			if err != nil {
 				return err
@@ -454,6 +536,9 @@ func calibrateHeadless(ctx context.Context, e *env, f calibrateFlags, src calibr
 			return nil
 		}
 		fmt.Fprintf(e.stdout, "frame #%d  %s   (Ctrl-C to stop; set regions with --roi NAME=x,y,w,h)\n", fr.Seq, fr.Time.Format(time.TimeOnly))
+		if f.rois != "" {
+			fmt.Fprintf(e.stdout, "regions file %s (from %s)\n", f.rois, f.roisFrom)
+		}
 		wait, cancel := context.WithTimeout(ctx, f.refresh)
 		<-wait.Done()
 		cancel()
@@ -502,6 +587,7 @@ func calibrateWeb(ctx context.Context, e *env, f calibrateFlags, src calibrate.F
 		AllowHosts: f.allowHosts,
 		Source:     src,
 		ROIs:       rois,
+		File:       f.rois,
 		Save: func(_ context.Context, r sensors.ROIs) (string, error) {
 			msg, err := saveROIs(f, r, log)
 			if err == nil {
@@ -518,7 +604,7 @@ func calibrateWeb(ctx context.Context, e *env, f calibrateFlags, src calibrate.F
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		shown, _ = os.Hostname()
 	}
-	fmt.Fprintf(e.stdout, "calibrate: regions file %s\n", f.rois)
+	fmt.Fprintf(e.stdout, "calibrate: regions file %s (from %s)\n", f.rois, f.roisFrom)
 	fmt.Fprintf(e.stdout, "calibrate: open %s\n", srv.URL(shown))
 	if token != "" {
 		fmt.Fprintln(e.stdout, "calibrate: the link carries a one-time access token; keep it to yourself")

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"image/png"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -164,11 +166,12 @@ func TestCalibrateTerminalOnce(t *testing.T) {
 // simAgent is a status.Source serving frames from the simulated camera
 // through the real driver, as the agent would.
 type simAgent struct {
-	mu sync.Mutex
-	f  sensors.Frame
+	mu       sync.Mutex
+	f        sensors.Frame
+	roisFile string // reported in /api/status
 }
 
-func (a *simAgent) Snapshot() status.Snapshot { return status.Snapshot{} }
+func (a *simAgent) Snapshot() status.Snapshot { return status.Snapshot{ROIsFile: a.roisFile} }
 func (a *simAgent) Frame(dst *sensors.Frame) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -177,7 +180,10 @@ func (a *simAgent) Frame(dst *sensors.Frame) bool {
 }
 func (a *simAgent) ROIs() sensors.ROIs { l := camera.DefaultLayout(); return l.ROIs() }
 
-func newSimAgent(t *testing.T) *httptest.Server {
+func newSimAgent(t *testing.T) *httptest.Server { return newSimAgentFile(t, "") }
+
+// newSimAgentFile is newSimAgent reporting roisFile as the file it reads.
+func newSimAgentFile(t *testing.T, roisFile string) *httptest.Server {
 	t.Helper()
 	chip, err := camera.New(nil)
 	if err != nil {
@@ -188,7 +194,7 @@ func newSimAgent(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &simAgent{}
+	a := &simAgent{roisFile: roisFile}
 	for range 2 {
 		if err := dev.NextFrame(ctx, &a.f); err != nil {
 			t.Fatal(err)
@@ -316,8 +322,8 @@ func TestCalibrateWebTokenOnLAN(t *testing.T) {
 }
 
 func TestCalibrateEmbeddedConfigNeedsROIsFlag(t *testing.T) {
-	_, _, err := runCalibrate(t, "--config", "embedded:sim.yaml", "--roi", "flame=5,16,6,6")
-	if err == nil || !strings.Contains(err.Error(), "pass --rois FILE") {
+	_, _, err := runCalibrate(t, "--config", "embedded:sim.yaml", "--agent", noAgent, "--roi", "flame=5,16,6,6")
+	if err == nil || !strings.Contains(err.Error(), "pass --rois FILE") || !strings.Contains(err.Error(), "shipped inside the binary") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -331,7 +337,7 @@ func TestCalibrateConfigROIsFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "agent.yaml"), cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, stderr, err := runCalibrate(t, "--config", filepath.Join(dir, "agent.yaml"), "--owner", "", "--roi", "flame=6,16,5,5"); err != nil {
+	if _, stderr, err := runCalibrate(t, "--config", filepath.Join(dir, "agent.yaml"), "--agent", noAgent, "--owner", "", "--roi", "flame=6,16,5,5"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 	c, err := configs.Load(filepath.Join(dir, "agent.yaml"))
@@ -340,5 +346,185 @@ func TestCalibrateConfigROIsFile(t *testing.T) {
 	}
 	if c.ROIsDefaulted || c.ROIs.Flame != (sensors.ROI{X: 6, Y: 16, W: 5, H: 5}) {
 		t.Fatalf("agent config sees %+v (defaulted %v)", c.ROIs, c.ROIsDefaulted)
+	}
+}
+
+// noAgent is an agent URL nothing answers on.
+const noAgent = "http://127.0.0.1:1"
+
+// TestCalibrateTarget: without --rois, calibrate saves to the file the
+// running agent reports, else to the rois_file of --config, else refuses
+// naming both options; it never guesses a path.
+func TestCalibrateTarget(t *testing.T) {
+	set := []string{"--owner", "", "--roi", "flame=6,16,5,5"}
+	want := configs.DefaultROIs()
+	want.Flame = sensors.ROI{X: 6, Y: 16, W: 5, H: 5}
+	cfgCopy := func(t *testing.T, dir string) string {
+		cfg, err := configs.Embedded("sim.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "agent.yaml")
+		if err := os.WriteFile(p, cfg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		// args returns the flags and the file that must be written
+		// (empty: nothing may be written, the error must hold errWant).
+		args    func(t *testing.T, dir string) ([]string, string)
+		errWant []string
+		outWant string
+	}{
+		{"the agent's file", func(t *testing.T, dir string) ([]string, string) {
+			p := filepath.Join(dir, "work", "rois.yaml")
+			return []string{"--agent", newSimAgentFile(t, p).URL}, p
+		}, nil, "(from the agent at http://"},
+		{"the agent's file wins over --config", func(t *testing.T, dir string) ([]string, string) {
+			p := filepath.Join(dir, "work", "rois.yaml")
+			return []string{"--agent", newSimAgentFile(t, p).URL, "--config", cfgCopy(t, dir)}, p
+		}, nil, "(from the agent at http://"},
+		{"--rois wins over the agent", func(t *testing.T, dir string) ([]string, string) {
+			p := filepath.Join(dir, "mine.yaml")
+			return []string{"--agent", newSimAgentFile(t, filepath.Join(dir, "work", "rois.yaml")).URL, "--rois", p}, p
+		}, nil, "(from --rois)"},
+		{"no agent: --config's rois_file", func(t *testing.T, dir string) ([]string, string) {
+			return []string{"--agent", noAgent, "--config", cfgCopy(t, dir)}, filepath.Join(dir, "rois.yaml")
+		}, nil, "agent.yaml (rois_file)"},
+		{"agent with built-in regions: --config's rois_file", func(t *testing.T, dir string) ([]string, string) {
+			return []string{"--agent", newSimAgentFile(t, "").URL, "--config", cfgCopy(t, dir)}, filepath.Join(dir, "rois.yaml")
+		}, nil, "agent.yaml (rois_file)"},
+		{"neither", func(t *testing.T, dir string) ([]string, string) {
+			return []string{"--agent", noAgent}, ""
+		}, []string{"no ROI file to save to", "agent not reachable at " + noAgent, "--rois FILE", "--config FILE"}, ""},
+		{"agent with built-in regions, no --config", func(t *testing.T, dir string) ([]string, string) {
+			return []string{"--agent", newSimAgentFile(t, "").URL}, ""
+		}, []string{"no ROI file to save to", "shipped inside the binary", "--rois FILE", "--config FILE"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			args, file := tc.args(t, dir)
+			out, stderr, err := runCalibrate(t, append(args, set...)...)
+			if file == "" {
+				if err == nil || !errors.Is(err, ErrNoROIsFile) {
+					t.Fatalf("err = %v, want ErrNoROIsFile", err)
+				}
+				for _, w := range tc.errWant {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				var found []string
+				_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, _ error) error {
+					if d != nil && !d.IsDir() {
+						found = append(found, p)
+					}
+					return nil
+				})
+				if len(found) > 0 {
+					t.Errorf("files written: %v", found)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			if !strings.Contains(out, "calibrate: saving to "+file+" "+tc.outWant) && !strings.Contains(out, "calibrate: saving to "+file+" (from "+dir) {
+				t.Errorf("output does not name the file first:\n%s", out)
+			}
+			if !strings.Contains(out, "Saved to "+file+" (no previous file)") {
+				t.Errorf("output:\n%s", out)
+			}
+			if got, err := configs.LoadROIs(file); err != nil || *got != want {
+				t.Fatalf("%s: %+v %v, want %+v", file, got, err, want)
+			}
+		})
+	}
+}
+
+// TestCalibrateWebShowsAgentFile: the page, with no --rois, names and
+// writes the file the agent reads.
+func TestCalibrateWebShowsAgentFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "work", "rois.yaml")
+	agent := newSimAgentFile(t, path)
+	url := startCalibrateWeb(t, "--agent", agent.URL, "--listen", "127.0.0.1:0", "--owner", "")
+	resp, err := http.Get(url + "api/file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		File string
+		Save bool
+	}
+	err = json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if err != nil || info.File != path || !info.Save {
+		t.Fatalf("api/file: %+v %v, want %s", info, err, path)
+	}
+	body, _ := json.Marshal(configs.DefaultROIs())
+	resp, err = http.Post(url+"api/save", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(msg), "Saved to "+path+" (no previous file)") {
+		t.Fatalf("save: %d %s", resp.StatusCode, msg)
+	}
+	if got, err := configs.LoadROIs(path); err != nil || *got != configs.DefaultROIs() {
+		t.Fatalf("saved %+v %v", got, err)
+	}
+}
+
+// TestAgentReportsROIsFile: the real agent reports the absolute path of
+// the ROI file it watches, and `stirling calibrate` without --rois saves
+// there.
+func TestAgentReportsROIsFile(t *testing.T) {
+	agent := startLiveAgent(t, 20)
+	resp, err := http.Get(agent.url + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		ROIsFile *string `json:"rois_file"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.ROIsFile == nil || *st.ROIsFile != agent.rois {
+		t.Fatalf("/api/status rois_file %v (%v), want %s", st.ROIsFile, err, agent.rois)
+	}
+	out, stderr, err := runCalibrate(t, "--agent", agent.url, "--owner", "", "--roi", "flame=6,16,5,5")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, "Saved to "+agent.rois+" (previous version in "+agent.rois+".bak)") {
+		t.Fatalf("output:\n%s", out)
+	}
+	if got, err := configs.LoadROIs(agent.rois); err != nil || got.Flame != (sensors.ROI{X: 6, Y: 16, W: 5, H: 5}) {
+		t.Fatalf("agent's file %+v %v", got, err)
+	}
+}
+
+// TestROIsFileAbsolute: a relative rois_file (a Greengrass configuration's
+// "rois.yaml") is reported against the working directory, the component's
+// work directory; the embedded regions are reported as "".
+func TestROIsFileAbsolute(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ in, want string }{
+		{"rois.yaml", filepath.Join(wd, "rois.yaml")},
+		{"/greengrass/v2/work/com.stirling.Agent/rois.yaml", "/greengrass/v2/work/com.stirling.Agent/rois.yaml"},
+		{configs.EmbeddedPrefix + "rois.yaml", ""},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		if got := roisFile(&configs.Config{ROIsPath: tc.in}); got != tc.want {
+			t.Errorf("roisFile(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

@@ -28,8 +28,9 @@ Configuration:
 
 Output:
   Logs go to stderr. The stdout publisher writes readings as JSON lines to
-  stdout. The status page, /metrics, /healthz and /api/frame are served on
-  http.listen (default http://127.0.0.1:8080/).
+  stdout. The status page, /metrics, /livez, /healthz and /api/frame are
+  served on http.listen (default http://127.0.0.1:8080/; listen: "" in the
+  config, or --http off, turns the server off).
 
 Signals:
   SIGTERM or Ctrl-C stops the sensors, closes the open window into the spool,
@@ -91,9 +92,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if gg != nil {
 		defer gg.Close()
 	}
-	if f.listen != "" {
-		cfg.HTTP.Listen = f.listen
-	}
+	f.applyListen(cfg)
 	if f.speedup > 0 {
 		cfg.Sensors.Sim.Speedup = f.speedup
 	}
@@ -119,9 +118,19 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		log.Info("configuration changed: restarting the agent's stages", "source", next.Source)
 		cfg = next
-		if f.listen != "" {
-			cfg.HTTP.Listen = f.listen
-		}
+		f.applyListen(cfg)
+	}
+}
+
+// applyListen lets --http override http.listen; "off" means the empty
+// address, which turns the status server off.
+func (f *runFlags) applyListen(cfg *configs.Config) {
+	switch f.listen {
+	case "":
+	case "off":
+		cfg.HTTP.Listen = ""
+	default:
+		cfg.HTTP.Listen = f.listen
 	}
 }
 

@@ -28,9 +28,14 @@ type Opts struct {
 	// Addr is the listen address; default "127.0.0.1:8080". Port 0 picks a
 	// free port (see Server.Addr).
 	Addr string
-	// HealthMaxSilence is how long /healthz tolerates nothing delivered and
-	// nothing spooled before it reports unhealthy; default 2 minutes. The
-	// server's start counts as activity, so a fresh agent gets this much grace.
+	// LiveWindow is how long /livez (and /healthz) tolerate no sensor data
+	// or no successful spool append; default 30 seconds. A failed append
+	// fails them at once, until an append works again.
+	LiveWindow time.Duration
+	// HealthMaxSilence is how long /healthz tolerates a publisher that
+	// delivers nothing while readings wait for it; default 2 minutes.
+	// The server's start counts as activity for every check, so a fresh
+	// agent gets this much grace (and LiveWindow for the live checks).
 	HealthMaxSilence time.Duration
 	// History is how much RPM history the chart keeps, sampled every
 	// second; default 10 minutes.
@@ -126,6 +131,9 @@ func New(src Source, opts Opts) *Server {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:8080"
 	}
+	if opts.LiveWindow <= 0 {
+		opts.LiveWindow = 30 * time.Second
+	}
 	if opts.HealthMaxSilence <= 0 {
 		opts.HealthMaxSilence = 2 * time.Minute
 	}
@@ -163,6 +171,7 @@ func New(src Source, opts Opts) *Server {
 	mux.Handle("GET /", http.FileServerFS(static))
 	mux.HandleFunc("GET /events", s.handleEvents)
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.HandleFunc("GET /livez", s.handleLivez)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /api/status", s.handleStatus)
 	mux.HandleFunc("GET /api/frame", s.handleFrame)
@@ -355,38 +364,10 @@ func (s *Server) broadcast(ev event) {
 	}
 }
 
-// health reports whether data flows, and why not.
-type health struct {
-	OK     bool   `json:"ok"`
-	Reason string `json:"reason"`
-}
-
-func (s *Server) health(snap Snapshot) health {
-	now := s.opts.Clock.Now()
-	last := s.started
-	if snap.LastDelivered.After(last) {
-		last = snap.LastDelivered
-	}
-	if snap.LastSpooled.After(last) {
-		last = snap.LastSpooled
-	}
-	if silent := now.Sub(last); silent > s.opts.HealthMaxSilence {
-		return health{false, fmt.Sprintf("nothing delivered or spooled for %s (max %s; last delivered %s, last spooled %s)",
-			silent.Round(time.Second), s.opts.HealthMaxSilence, fmtTime(snap.LastDelivered), fmtTime(snap.LastSpooled))}
-	}
-	return health{true, "ok"}
-}
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
 type statusDoc struct {
 	Snapshot
-	Health     health       `json:"health"`
+	Health Health `json:"health"` // as /healthz
+
 	Uptime     float64      `json:"uptime_seconds"`
 	RPMMetric  string       `json:"rpm_metric"`
 	RPMHistory []rpmPoint   `json:"rpm_history"`
@@ -402,7 +383,7 @@ func (s *Server) statusDoc(snap Snapshot) statusDoc {
 	}
 	return statusDoc{
 		Snapshot:   snap,
-		Health:     s.health(snap),
+		Health:     s.health(snap, true),
 		Uptime:     s.opts.Clock.Now().Sub(s.started).Seconds(),
 		RPMMetric:  s.opts.RPMMetric,
 		RPMHistory: s.historyCopy(),
@@ -430,18 +411,6 @@ func (s *Server) handleFrame(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(doc)
-}
-
-func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
-	h := s.health(s.src.Snapshot())
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if !h.OK {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "unhealthy: %s\n", h.Reason)
-		return
-	}
-	fmt.Fprintln(w, "ok")
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {

@@ -1,6 +1,9 @@
 package status
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // metrics turns a snapshot into samples: the server's built-in families
 // followed by snap.Counters. Built-in names all start with "stirling_"; the
@@ -8,10 +11,23 @@ import "time"
 func (s *Server) metrics(snap Snapshot) []Metric {
 	ms := make([]Metric, 0, 32+len(snap.Readings)*3+len(snap.Publishers)*8+len(snap.Counters))
 	now := s.opts.Clock.Now()
-	h := s.health(snap)
+	h := s.health(snap, true)
+	live := true
+	for _, c := range h.Checks {
+		if !c.OK && !strings.HasPrefix(c.Name, CheckPublisherPrefix) {
+			live = false
+		}
+	}
 	ms = append(ms,
 		Metric{Name: "stirling_up", Help: "1 while the agent's status server answers.", Type: Gauge, Value: 1},
-		Metric{Name: "stirling_healthy", Help: "1 when something was delivered or spooled within the health window (see /healthz).", Type: Gauge, Value: b2f(h.OK)},
+		Metric{Name: "stirling_live", Help: "1 when /livez is 200: the sensors produce and the spool appends.", Type: Gauge, Value: b2f(live)},
+		Metric{Name: "stirling_healthy", Help: "1 when /healthz is 200: live, and every publisher delivers or has nothing waiting.", Type: Gauge, Value: b2f(h.OK)},
+	)
+	for _, c := range h.Checks {
+		ms = append(ms, Metric{Name: "stirling_health_check", Help: "1 when the health check passes (see /healthz for the reasons).", Type: Gauge,
+			Labels: []Label{{"check", c.Name}}, Value: b2f(c.OK)})
+	}
+	ms = append(ms,
 		Metric{Name: "stirling_uptime_seconds", Help: "Seconds since the status server started.", Type: Gauge, Value: now.Sub(s.started).Seconds()},
 	)
 	if snap.EngineState != "" {
@@ -50,6 +66,11 @@ func (s *Server) metrics(snap Snapshot) []Metric {
 		Metric{Name: "stirling_spool_limit_bytes", Help: "Configured spool size cap; 0 when unlimited.", Type: Gauge, Value: float64(sp.LimitBytes)},
 		Metric{Name: "stirling_spool_dropped_records", Help: "Records dropped because the spool was full.", Type: Counter, Value: float64(sp.DroppedRecords)},
 		Metric{Name: "stirling_spool_corrupt_skipped_records", Help: "Records skipped because they failed their checksum.", Type: Counter, Value: float64(sp.CorruptSkipped)},
+		Metric{Name: "stirling_spool_lost_readings", Help: "Readings lost because appending them to the spool failed, by cause: no_space (ENOSPC, EDQUOT) or write_error (any other).", Type: Counter,
+			Labels: []Label{{"reason", "no_space"}}, Value: float64(sp.LostReadingsNoSpace)},
+		Metric{Name: "stirling_spool_lost_readings", Type: Counter,
+			Labels: []Label{{"reason", "write_error"}}, Value: float64(sp.LostReadings - min(sp.LostReadings, sp.LostReadingsNoSpace))},
+		Metric{Name: "stirling_spool_lost_batches", Help: "Batches lost because appending them to the spool failed.", Type: Counter, Value: float64(sp.LostBatches)},
 		Metric{Name: "stirling_status_sse_clients", Help: "Open /events streams.", Type: Gauge, Value: float64(s.sseClients.Load())},
 		Metric{Name: "stirling_status_sse_events", Help: "Events broadcast to /events streams.", Type: Counter, Value: float64(s.sseEvents.Load())},
 		Metric{Name: "stirling_status_sse_dropped_events", Help: "Events a slow /events client missed.", Type: Counter, Value: float64(s.sseDropped.Load())},

@@ -45,10 +45,19 @@ type Snapshot struct {
 	// components' Stats() counters and gauges. They are not shown on the page.
 	Counters []Metric `json:"-"`
 	// LastDelivered is when a publisher last got an acknowledgement for a
-	// batch; LastSpooled is when a batch was last written to the spool. The
-	// health check fails when both are older than Opts.HealthMaxSilence.
+	// batch; LastSpooled is when a batch was last appended to the spool
+	// successfully (a failed append never moves it). /livez fails when
+	// LastSpooled is older than Opts.LiveWindow.
 	LastDelivered time.Time `json:"last_delivered"`
 	LastSpooled   time.Time `json:"last_spooled"`
+	// LastSensor is when the sensors last produced data (a thermal frame
+	// reached the pipeline); /livez fails when it is older than
+	// Opts.LiveWindow.
+	LastSensor time.Time `json:"last_sensor"`
+	// ROIsFile is the absolute path of the ROI file the agent reads and
+	// watches, empty when its regions come from the binary (an embedded
+	// config). `stirling calibrate` saves there by default.
+	ROIsFile string `json:"rois_file"`
 }
 
 // Reading is the latest value of one metric.
@@ -81,6 +90,19 @@ type SpoolStatus struct {
 	LimitBytes     int64  `json:"limit_bytes"`     // configured cap; 0 when unlimited
 	DroppedRecords uint64 `json:"dropped_records"` // records dropped because the spool was full
 	CorruptSkipped uint64 `json:"corrupt_skipped"` // records skipped because they failed their checksum
+	// LostReadings counts the readings lost because an append failed (a
+	// full disk, an I/O error), LostBatches the batches they were in, and
+	// LostReadingsNoSpace the part of LostReadings lost to ENOSPC or EDQUOT.
+	LostReadings        uint64 `json:"lost_readings"`
+	LostReadingsNoSpace uint64 `json:"lost_readings_no_space"`
+	LostBatches         uint64 `json:"lost_batches"`
+	// LastError is the last failed append ("" when none) and LastErrorTime
+	// when it happened. FailingSince is the first failure after the last
+	// append that worked, zero while appends work. While it is set (or
+	// LastErrorTime is after Snapshot.LastSpooled) /livez fails.
+	LastError     string    `json:"last_error"`
+	LastErrorTime time.Time `json:"last_error_time"`
+	FailingSince  time.Time `json:"failing_since"`
 }
 
 // MetricType is the Prometheus type of a Metric.

@@ -30,8 +30,14 @@
     const now = Date.parse(st.time) || Date.now();
     const wall = Date.parse(st.wall_time) || now;
     pill($("engine"), "engine: " + (st.engine_state || "?"), { running: "ok", stalled: "bad", flame_out: "bad" }[st.engine_state] || "warn");
-    pill($("health"), st.health.ok ? "healthy" : "unhealthy", st.health.ok ? "ok" : "bad");
-    $("health").title = st.health.reason;
+    // The header shows the worst state of the /healthz checks, and the
+    // first failing one; hover for every reason.
+    const h = st.health;
+    const failing = h.checks.filter((c) => !c.ok);
+    pill($("health"), h.status === "ok" ? "healthy" : h.status + ": " + failing.map((c) => c.name).join(", "),
+      { ok: "ok", degraded: "warn", down: "bad" }[h.status] || "bad");
+    $("health").title = h.checks.map((c) => (c.ok ? "\u2713 " : "\u2717 ") + c.name + ": " + c.reason).join("\n");
+    page.health = h.status;
     $("clock").textContent = new Date(now).toISOString().replace("T", " ").slice(0, 19) + " UTC";
     rows($("readings").tBodies[0], st.readings.map((r) =>
       `<tr><td>${esc(r.metric)}</td><td>${r.value.toFixed(2)} ${esc(unit(r.unit))}</td><td>${esc(r.quality)}</td><td>${age(r.time, now)}</td></tr>`));
@@ -43,6 +49,9 @@
       `<tr><th>depth</th><td>${sp.depth_records} records, ${(sp.depth_bytes / 1024).toFixed(1)} KiB${sp.limit_bytes ? " of " + (sp.limit_bytes / 1048576).toFixed(0) + " MiB" : ""}</td></tr>`,
       `<tr><th>dropped (spool full)</th><td>${sp.dropped_records}</td></tr>`,
       `<tr><th>corrupt, skipped</th><td>${sp.corrupt_skipped}</td></tr>`,
+      `<tr><th>lost (append failed)</th><td class="${sp.lost_readings ? "err" : ""}">${sp.lost_readings} readings in ${sp.lost_batches} batches` +
+        `${sp.lost_readings_no_space ? ", " + sp.lost_readings_no_space + " to a full disk" : ""}</td></tr>`,
+      `<tr><th>last append error</th><td class="err" title="${esc(sp.last_error)}">${sp.last_error ? esc(sp.last_error) + " (" + age(sp.last_error_time, wall) + " ago)" : "none"}</td></tr>`,
       `<tr><th>last spooled</th><td>${age(st.last_spooled, wall)}</td></tr>`,
       `<tr><th>last delivered</th><td>${age(st.last_delivered, wall)}</td></tr>`]);
     const rpm = st.readings.find((r) => r.metric === st.rpm_metric);
