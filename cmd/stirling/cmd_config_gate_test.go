@@ -10,7 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stirling-iot/stirling/configs"
 	"github.com/stirling-iot/stirling/internal/tlstest"
+	"github.com/stirling-iot/stirling/publish/greengrass"
+	mqttpkg "github.com/stirling-iot/stirling/publish/mqtt"
+	"github.com/stirling-iot/stirling/recipe"
 )
 
 // runCmd runs the stirling command line in process and returns its exit
@@ -124,4 +128,46 @@ func TestConfigCheckIsTheRunGate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDefaultTopicInsideTheGrant: the default topic is one value in the
+// configuration, both drivers and the recipe's default grant.
+func TestDefaultTopicInsideTheGrant(t *testing.T) {
+	for name, topic := range map[string]string{
+		"configs mqtt":       configsDefault(t, "mqtt"),
+		"configs greengrass": configsDefault(t, "greengrass"),
+		"mqtt":               mqttpkg.DefaultTopic,
+		"greengrass":         greengrass.DefaultTopic,
+	} {
+		if topic != configs.DefaultTopic {
+			t.Errorf("%s default topic %q; want %q", name, topic, configs.DefaultTopic)
+		}
+	}
+	g := recipe.Grants{IoTCore: []string{recipe.DefaultTopicPrefix + "/#"}}
+	if !g.AllowsIoTCore(configs.DefaultTopic, "") || !g.AllowsIoTCore(configs.DefaultTopic, "pi-01") {
+		t.Errorf("%q is outside the recipe's default grant %q", configs.DefaultTopic, g.IoTCore)
+	}
+	b, err := os.ReadFile("../../recipe.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := recipe.ParseGrants(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !shipped.AllowsIoTCore(configs.DefaultTopic, "pi-01") || shipped.AllowsIoTCore("stirling/{thing}/telemetry", "pi-01") {
+		t.Errorf("recipe.yaml grants %q: want the default topic allowed and the old stirling/{thing}/telemetry not", shipped.IoTCore)
+	}
+}
+
+func configsDefault(t *testing.T, typ string) string {
+	t.Helper()
+	c, err := configs.Parse("x.yaml", []byte("device: {thing_name: pi-01}\npublishers: [{type: "+typ+"}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Publishers[0]; p.MQTT != nil {
+		return p.MQTT.Topic
+	}
+	return c.Publishers[0].Greengrass.Topic
 }
