@@ -28,7 +28,10 @@ Artifact URIs are s3://BUCKET/PREFIX/<component>/<version>/<file>, the
 layout of dist/greengrass/artifacts. The version defaults to the binary's
 own when that is semver.
 
-Validate applies the documented recipe rules and prints every problem as
+Validate applies the documented recipe rules, and least privilege (an
+accessControl resource of * or a bare #, which grants every topic, and
+RequiresPrivilege: true, which runs a step as root, are problems), and
+prints every problem as
 
   FILE:LINE: PATH: MESSAGE
 
