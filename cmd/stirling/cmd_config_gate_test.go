@@ -171,3 +171,26 @@ func configsDefault(t *testing.T, typ string) string {
 	}
 	return c.Publishers[0].Greengrass.Topic
 }
+
+// TestConfigCheckFilePublisherDir: the file publisher's directory is
+// created by run, so only an unusable ancestor is an error.
+func TestConfigCheckFilePublisherDir(t *testing.T) {
+	dir := t.TempDir()
+	notDir := writeFile(t, filepath.Join(dir, "plain"), "")
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{filepath.Join(dir, "new", "sub", "readings.jsonl"), 0},
+		{filepath.Join(notDir, "readings.jsonl"), 1},
+	} {
+		f := writeFile(t, filepath.Join(dir, "c.yaml"), "publishers:\n  - type: file\n    path: "+tc.path+"\n")
+		code, _, stderr := runCmd(t, "config", "check", f)
+		if code != tc.code {
+			t.Errorf("path %s: exit %d, want %d: %s", tc.path, code, tc.code, stderr)
+		}
+		if tc.code != 0 && !strings.Contains(stderr, f+":3: publishers[0].path: ") {
+			t.Errorf("stderr %q lacks %s:3: publishers[0].path", stderr, f)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -105,19 +106,30 @@ func checkStart(cfg *configs.Config, grants *recipe.Grants) error {
 	return nil
 }
 
-// checkWritableDir: the file publisher creates its file in dir.
+// checkWritableDir: the file publisher creates dir (MkdirAll) and its file
+// in it, so the nearest existing ancestor must be a directory it can write.
 func checkWritableDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("directory of the file: %w", err)
+	d := dir
+	for {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory", d)
+			}
+			if err := unix.Access(d, unix.W_OK|unix.X_OK); err != nil {
+				return fmt.Errorf("cannot create the file under %s: %w", d, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("directory of the file: %w", err)
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return fmt.Errorf("directory of the file: %w", err)
+		}
+		d = parent
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
-		return fmt.Errorf("directory %s is not writable: %w", dir, err)
-	}
-	return nil
 }
 
 // mqttOpts, greengrassOpts and sitewiseOpts turn a publisher's
