@@ -32,6 +32,25 @@ func aliasBomb(key string, levels, width int, rest string) []byte {
 	return []byte(b.String())
 }
 
+// errorBomb is the other shape: one anchored mapping of keys unknown
+// keys, and a list of aliases to it where each element is decoded, so
+// every alias repeats every "unknown key" error (keys x aliases errors;
+// before the bound a 59 KB file made millions of them, 2.4 GB).
+func errorBomb(keys, aliases int) []byte {
+	var b strings.Builder
+	b.WriteString("sensors:\n  sim:\n    faults:\n      - &f {")
+	for i := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "k%d: 1", i)
+	}
+	b.WriteString("}\n")
+	b.WriteString(strings.Repeat("      - *f\n", aliases))
+	b.WriteString("publishers: [{type: stdout}]\n")
+	return []byte(b.String())
+}
+
 // measure runs f and returns its wall time and the bytes it allocated.
 func measure(f func()) (time.Duration, uint64) {
 	var a, b runtime.MemStats
@@ -52,20 +71,27 @@ func TestAliasBomb(t *testing.T) {
 		t.Fatalf("bomb is %d bytes; want about 59 KB", n)
 	}
 	roiBomb := aliasBomb("hot_cylinder", 10, 1300, "")
+	errBomb := errorBomb(1700, 3800)
+	if n := len(errBomb); n < 55_000 || n > 65_000 {
+		t.Fatalf("error bomb is %d bytes; want about 59 KB", n)
+	}
 	tests := []struct {
 		name  string
-		parse func() error
+		in    []byte
+		parse func([]byte) (*Config, error)
+		want  string
 	}{
-		{"config", func() error { _, err := Parse("bomb.yaml", bomb); return err }},
-		{"rois", func() error { _, err := ParseROIs("bomb.yaml", roiBomb); return err }},
+		{"config", bomb, func(b []byte) (*Config, error) { return Parse("bomb.yaml", b) }, "bomb.yaml:3: more than 64 aliases"},
+		{"config, error amplification", errBomb, func(b []byte) (*Config, error) { return Parse("bomb.yaml", b) }, "bomb.yaml:5: expands to more than 100000 nodes"},
+		{"rois", roiBomb, func(b []byte) (*Config, error) { _, err := ParseROIs("bomb.yaml", b); return nil, err }, "bomb.yaml:3: more than 64 aliases"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
-			d, alloc := measure(func() { err = tc.parse() })
-			t.Logf("%d-byte bomb: %v, %d KiB allocated, err %v", len(bomb), d, alloc>>10, err)
-			if err == nil || !strings.Contains(err.Error(), "bomb.yaml:3: ") || !strings.Contains(err.Error(), "aliases") {
-				t.Fatalf("err = %v; want bomb.yaml:3: ... aliases", err)
+			d, alloc := measure(func() { _, err = tc.parse(tc.in) })
+			t.Logf("%d-byte bomb: %v, %d KiB allocated, err %v", len(tc.in), d, alloc>>10, err)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v; want %q", err, tc.want)
 			}
 			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("err %v does not match ErrInvalid", err)
