@@ -194,3 +194,23 @@ func TestConfigCheckFilePublisherDir(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFailsAtTheSameGate: run refuses what config check refuses, with
+// the same FILE:LINE: KEY, before it opens the spool or any sensor.
+func TestRunFailsAtTheSameGate(t *testing.T) {
+	for _, k := range []string{"AWS_IOT_THING_NAME", "SVCUID", "GG_ROOT_CA_PATH", "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT"} {
+		t.Setenv(k, "")
+	}
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	f := writeFile(t, filepath.Join(dir, "c.yaml"), "device:\n  thing_name: pi-01\npublishers:\n  - type: mqtt\nspool:\n  dir: "+spool+"\nhttp:\n  listen: \"\"\n")
+	_, _, checkErr := runCmd(t, "config", "check", f)
+	code, _, runErr := runCmd(t, "run", "--config", f, "--stop-after", "1s")
+	want := f + ":4: publishers[0].endpoint: empty"
+	if code == 0 || !strings.Contains(runErr, want) || !strings.Contains(checkErr, want) {
+		t.Fatalf("run: exit %d, %q; config check: %q; want both to say %q", code, runErr, checkErr, want)
+	}
+	if _, err := os.Stat(spool); !os.IsNotExist(err) {
+		t.Errorf("run created the spool before refusing the configuration (%v)", err)
+	}
+}
