@@ -3,8 +3,12 @@
 
 GO        ?= go
 PKG       := github.com/stirling-iot/stirling
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# One version X.Y.Z for the binaries (`stirling version`), the component,
+# its recipe, dist/greengrass/VERSION and the README's deploy command:
+# COMPONENT_VERSION if given, else the vX.Y.Z tag on HEAD, else the VERSION
+# file (scripts/version.sh).
+VERSION   ?= $(or $(COMPONENT_VERSION),$(shell ./scripts/version.sh))
+COMMIT    ?= $(shell git describe --always --dirty --abbrev=40 --match=NONE 2>/dev/null || echo unknown)
 DATE      ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS   := -s -w -X $(PKG)/internal/version.Version=$(VERSION) \
              -X $(PKG)/internal/version.Commit=$(COMMIT) \
@@ -14,7 +18,11 @@ BIN       := bin
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-go deps lint fmtcheck vet staticcheck bench cross package clean tidy
+ifeq ($(VERSION),)
+$(error no version: scripts/version.sh failed (see its message); set COMPONENT_VERSION=X.Y.Z)
+endif
+
+.PHONY: all build run test test-go deps lint fmtcheck vet staticcheck bench cross package clean tidy version
 
 all: build
 
@@ -60,7 +68,12 @@ cross:
 
 ## package: Greengrass component (static arm64 + armv7 binaries, validated recipe) in dist/greengrass
 package:
-	LDFLAGS='$(LDFLAGS)' VERSION='$(VERSION)' GO='$(GO)' ./scripts/package.sh
+	LDFLAGS='$(LDFLAGS)' COMPONENT_VERSION='$(VERSION)' GO='$(GO)' ./scripts/package.sh
+
+## version: the version X.Y.Z everything is built with.
+version:
+	@echo '$(VERSION)'
+
 
 tidy:
 	$(GO) mod tidy

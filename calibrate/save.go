@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/stirling-iot/stirling/configs"
+	"github.com/stirling-iot/stirling/internal/yamlbound"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -51,24 +51,20 @@ func MarshalROIs(r sensors.ROIs) []byte {
 	return b.Bytes()
 }
 
-// ParseROIs decodes the YAML form of the regions strictly (unknown keys are
-// errors) and validates them.
+// ParseROIs decodes the YAML form of the regions as the agent does
+// (configs.ParseROIs: strict, bounded in size and aliases, one document)
+// and validates them.
 func ParseROIs(data []byte) (sensors.ROIs, error) {
-	var r sensors.ROIs
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&r); err != nil {
+	r, err := configs.ParseROIs("", data)
+	if err != nil {
 		return sensors.ROIs{}, fmt.Errorf("calibrate: parse regions: %w", err)
 	}
-	if err := r.Validate(); err != nil {
-		return sensors.ROIs{}, fmt.Errorf("calibrate: %w", err)
-	}
-	return r, nil
+	return *r, nil
 }
 
 // LoadROIs reads and validates a ROI file.
 func LoadROIs(path string) (sensors.ROIs, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlbound.ReadFile(path) // refuses a file over 1 MiB
 	if err != nil {
 		return sensors.ROIs{}, fmt.Errorf("calibrate: %w", err)
 	}

@@ -32,6 +32,9 @@ type Config struct {
 	// Source names where the config came from (a path, "embedded:sim.yaml",
 	// or "greengrass:configuration"); used in error messages.
 	Source string `yaml:"-"`
+
+	// lines maps key paths to their line in Source (see Errorf).
+	lines map[string]int
 }
 
 // Device identifies this machine.

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stirling-iot/stirling/pipeline"
+	"github.com/stirling-iot/stirling/pipeline/spool"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -42,15 +43,21 @@ func Default() *Config {
 		},
 		ROIsFile: "rois.yaml",
 		Pipeline: pipelineFromOpts(pipeline.DefaultOpts()),
-		Spool: Spool{
-			Dir:          "var/spool",
-			MaxBytes:     256 * MiB,
-			MaxAge:       7 * 24 * time.Hour,
-			SegmentBytes: 4 * MiB,
-			SyncInterval: time.Second,
-		},
-		HTTP: HTTP{Listen: "127.0.0.1:8080", HealthzMaxSilence: 5 * time.Minute},
-		ROIs: DefaultROIs(),
+		Spool:    spoolFromOpts("var/spool", spool.DefaultOpts()),
+		HTTP:     HTTP{Listen: "127.0.0.1:8080", HealthzMaxSilence: 5 * time.Minute},
+		ROIs:     DefaultROIs(),
+	}
+}
+
+// spoolFromOpts takes the spool's defaults from the spool package, the one
+// place they live.
+func spoolFromOpts(dir string, o spool.Opts) Spool {
+	return Spool{
+		Dir:          dir,
+		MaxBytes:     Size(o.MaxBytes),
+		MaxAge:       o.MaxAge,
+		SegmentBytes: Size(o.SegmentBytes),
+		SyncInterval: o.SyncInterval,
 	}
 }
 

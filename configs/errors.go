@@ -2,6 +2,7 @@ package configs
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,4 +85,13 @@ func (es Errors) err() error {
 	}
 	es.sort()
 	return es
+}
+
+// Errorf returns an Error at key (a dotted key path such as
+// publishers[0].cert_file) placed in the file the configuration came
+// from: at the key's line, or at its nearest ancestor's when the key is
+// not in the file (a default).
+func (c *Config) Errorf(key, format string, a ...any) *Error {
+	d := decoder{lines: c.lines}
+	return &Error{File: c.Source, Line: d.lineOf(key), Key: key, Msg: fmt.Sprintf(format, a...)}
 }

@@ -5,7 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io"
+
 	"io/fs"
 	"os"
 	"path"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stirling-iot/stirling/internal/yamlbound"
 
 	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/sensors"
@@ -58,8 +60,8 @@ func load(p string, fleet bool) (*Config, error) {
 	var err error
 	if strings.HasPrefix(p, EmbeddedPrefix) {
 		b, err = Embedded(p)
-	} else if b, err = os.ReadFile(p); err != nil {
-		err = fmt.Errorf("configs: %w", err)
+	} else if b, err = yamlbound.ReadFile(p); err != nil {
+		err = fileErr(p, err)
 	}
 	if err != nil {
 		return nil, err
@@ -84,14 +86,14 @@ func parse(name string, data []byte, fleet bool) (*Config, error) {
 	cfg := Default()
 	cfg.Source = name
 	d := &decoder{file: name, lines: map[string]int{}}
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return nil, Errors{&Error{File: name, Line: yamlErrLine(err), Msg: "not valid YAML: " + yamlErrMsg(err)}}
+	root, err := decodeYAML(name, data)
+	if err != nil {
+		return nil, err
 	}
 	if root.Kind != 0 {
-		d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
+		d.decode(root, reflect.ValueOf(cfg).Elem(), "")
 	}
+	cfg.lines = d.lines
 	if cfg.Device.ThingName == "" && !fleet {
 		cfg.Device.ThingName = os.Getenv(EnvThingName)
 	}
@@ -184,9 +186,9 @@ func (c *Config) loadROIs(name string) error {
 // LoadROIs reads a ROI file (the one `stirling calibrate` writes). Errors
 // are strict like Parse's; a missing file wraps fs.ErrNotExist.
 func LoadROIs(p string) (*sensors.ROIs, error) {
-	b, err := os.ReadFile(p)
+	b, err := yamlbound.ReadFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("configs: %w", err)
+		return nil, fileErr(p, err)
 	}
 	return ParseROIs(p, b)
 }
@@ -194,15 +196,15 @@ func LoadROIs(p string) (*sensors.ROIs, error) {
 // ParseROIs decodes and validates a ROI file. Every region must be given.
 func ParseROIs(name string, data []byte) (*sensors.ROIs, error) {
 	d := &decoder{file: name, lines: map[string]int{}}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{&Error{File: name, Line: yamlErrLine(err), Msg: "not valid YAML: " + yamlErrMsg(err)}}
+	root, err := decodeYAML(name, data)
+	if err != nil {
+		return nil, err
 	}
 	var r sensors.ROIs
 	if root.Kind == 0 {
 		return nil, Errors{&Error{File: name, Msg: "empty; want hot_cylinder, cold_cylinder and flame"}}
 	}
-	d.decode(&root, reflect.ValueOf(&r).Elem(), "")
+	d.decode(root, reflect.ValueOf(&r).Elem(), "")
 	if len(d.errs) == 0 {
 		for _, n := range r.Named() {
 			if _, ok := d.lines[n.Name]; !ok {
@@ -312,20 +314,27 @@ func (p Publisher) MarshalYAML() (any, error) {
 	return n, nil
 }
 
-func yamlErrLine(err error) int {
-	var line int
-	if _, e := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); e == nil {
-		return line
+// decodeYAML parses one document within the bounds of internal/yamlbound
+// (size, aliases, a single document); its errors become Errors.
+func decodeYAML(name string, data []byte) (*yaml.Node, error) {
+	root, err := yamlbound.Decode(name, data)
+	if err != nil {
+		var be *yamlbound.Error
+		if errors.As(err, &be) {
+			return nil, Errors{&Error{File: name, Line: be.Line, Msg: be.Msg}}
+		}
+		return nil, fmt.Errorf("configs: %s: %w", name, err)
 	}
-	return 0
+	return root, nil
 }
 
-func yamlErrMsg(err error) string {
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
-	if strings.HasPrefix(s, "line ") {
-		if _, rest, ok := strings.Cut(s, ": "); ok {
-			return rest
-		}
+// fileErr reports a file that could not be read: a file over the size cap
+// is an Errors like any other problem in it; others (fs.ErrNotExist, a
+// permission error) are wrapped.
+func fileErr(p string, err error) error {
+	var be *yamlbound.Error
+	if errors.As(err, &be) {
+		return Errors{&Error{File: p, Msg: be.Msg}}
 	}
-	return s
+	return fmt.Errorf("configs: %w", err)
 }

@@ -13,6 +13,13 @@ const (
 	TypeSiteWise   = "sitewise"
 )
 
+// DefaultTopic is the default topic of the mqtt and greengrass publishers,
+// after AWS's topic design dt/<application>/<thing>/<type>: inside the
+// recipe's default grant dt/stirling/{iot:thingName}/# (recipe package),
+// and equal to the drivers' own defaults (mqtt.DefaultTopic,
+// greengrass.DefaultTopic; a test holds them together).
+const DefaultTopic = "dt/stirling/{thing}/telemetry"
+
 // PublisherTypes lists the publisher types in documentation order.
 var publisherTypes = []string{TypeStdout, TypeFile, TypeMQTT, TypeGreengrass, TypeSiteWise}
 
@@ -34,7 +41,7 @@ const (
 //	publishers:
 //	  - type: mqtt
 //	    endpoint: abc123-ats.iot.eu-west-1.amazonaws.com:8883
-//	    topic: stirling/{thing}/telemetry
+//	    topic: dt/stirling/{thing}/telemetry
 //
 // Exactly one of the pointers, the one matching Type, is non-nil after
 // loading.
@@ -132,13 +139,13 @@ func defaultPublisher(t string) *Publisher {
 		p.File = &File{Path: "stirling-readings.jsonl", RotateBytes: 16 * MiB, Keep: 3, Layout: LayoutSample}
 	case TypeMQTT:
 		p.MQTT = &MQTT{
-			Topic:     "stirling/{thing}/telemetry",
+			Topic:     DefaultTopic,
 			Layout:    LayoutBatch,
 			Keepalive: 60 * time.Second,
 			QoS:       1,
 		}
 	case TypeGreengrass:
-		p.Greengrass = &Greengrass{Topic: "stirling/{thing}/telemetry", Destination: "iotcore", Layout: LayoutBatch}
+		p.Greengrass = &Greengrass{Topic: DefaultTopic, Destination: "iotcore", Layout: LayoutBatch}
 	case TypeSiteWise:
 		p.SiteWise = &SiteWise{AliasTemplate: "/stirling/{thing}/{metric}"}
 	default:

@@ -275,7 +275,7 @@ func (p *Publisher) validate(ck *checker, key string) {
 			ck.bad(key+".region", "%q is not an AWS region; want e.g. eu-west-1 (empty uses AWS_REGION)", s.Region)
 		}
 		if s.Endpoint != "" && !strings.HasPrefix(s.Endpoint, "https://") && !strings.HasPrefix(s.Endpoint, "http://") {
-			ck.bad(key+".endpoint", "%q not allowed; want a URL starting with https:// (or http:// for a local test server)", s.Endpoint)
+			ck.bad(key+".endpoint", "%q not allowed; want a URL starting with https:// (http:// only to a loopback address, for tests)", s.Endpoint)
 		}
 		if !strings.Contains(s.AliasTemplate, "{metric}") {
 			ck.bad(key+".alias_template", "%q lacks {metric}; want e.g. /stirling/{thing}/{metric}", s.AliasTemplate)
@@ -292,9 +292,9 @@ func (p *Publisher) validate(ck *checker, key string) {
 func checkTopic(ck *checker, key, topic string) {
 	switch {
 	case topic == "":
-		ck.bad(key, "empty; want a topic like stirling/{thing}/telemetry")
+		ck.bad(key, "empty; want a topic like "+DefaultTopic)
 	case strings.HasPrefix(topic, "/"):
-		ck.bad(key, "%q starts with a slash; want e.g. stirling/{thing}/telemetry", topic)
+		ck.bad(key, "%q starts with a slash; want e.g. "+DefaultTopic, topic)
 	case strings.HasPrefix(topic, "$"):
 		ck.bad(key, "%q is in the reserved $ space; want a plain topic (use basic_ingest_rule for $aws/rules)", topic)
 	case strings.ContainsAny(topic, "#+"):

@@ -340,6 +340,10 @@ func (v *validator) accessControl(n *yaml.Node, path string) {
 				}
 			}
 			for i, r := range v.list(pol.val, fs, pp, "resources") {
+				if r.Value == "*" || (svc.key == ServiceMQTTProxy && stripIngest(r.Value) == "#") {
+					v.bad(r, fmt.Sprintf("%s.resources[%d]", pp, i), "%q grants every topic; want only the component's own topics (least privilege), e.g. dt/stirling/%s/#", r.Value, ThingVar)
+					continue
+				}
 				if svc.key == ServiceMQTTProxy {
 					if msg := checkTopicFilter(r.Value); msg != "" {
 						v.bad(r, fmt.Sprintf("%s.resources[%d]", pp, i), "%q %s", r.Value, msg)
@@ -641,6 +645,8 @@ func (v *validator) step(n *yaml.Node, path string, files []string) {
 	}
 	if f, ok := fs["RequiresPrivilege"]; ok && (f.val.Kind != yaml.ScalarNode || f.val.Tag != "!!bool") {
 		v.bad(f.val, join(path, f.key), "is %s; want true or false", kind(f.val))
+	} else if ok && strings.EqualFold(f.val.Value, "true") {
+		v.bad(f.val, join(path, f.key), "true runs the step as root; the agent needs no root (the component user in groups gpio and i2c): want false")
 	}
 	if f, ok := fs["Timeout"]; ok {
 		if t, err := strconv.Atoi(f.val.Value); err != nil || t <= 0 || f.val.Kind != yaml.ScalarNode {

@@ -9,9 +9,12 @@
 #                                  (the gdk-config.json custom build command)
 #
 # Environment:
-#   COMPONENT_VERSION  component version X.Y.Z. Default: VERSION without a
-#                      leading v if that is X.Y.Z, else the newest vX.Y.Z
-#                      tag, else 0.0.0. With --gdk: the version in gdk-config.json.
+#   COMPONENT_VERSION  component version X.Y.Z. Default: scripts/version.sh
+#                      (the vX.Y.Z tag on HEAD, else the VERSION file). With
+#                      --gdk: the version in gdk-config.json. The binaries
+#                      are stamped with it, the recipe takes it from them,
+#                      and it is written to $OUT/VERSION for the deploy
+#                      command.
 #   ARTIFACTS          s3://bucket/prefix the binaries are uploaded to
 #                      (default s3://replace-with-your-bucket/stirling; it
 #                      does not matter for local greengrass-cli deployments,
@@ -19,7 +22,8 @@
 #   CONFIG             agent configuration rendered as the component's
 #                      DefaultConfiguration (default embedded:agent.yaml).
 #   RECIPE_FLAGS       extra `stirling recipe` flags, e.g. --basic-ingest-rule R.
-#   LDFLAGS            Go linker flags (the Makefile passes its version stamp).
+#   LDFLAGS            Go linker flags (the Makefile passes its version stamp,
+#                      which must carry COMPONENT_VERSION: checked below).
 #   GO                 go command (default go).
 set -euo pipefail
 
@@ -43,18 +47,7 @@ elif [[ $# -gt 0 ]]; then
 else
 	OUT=${DIST:-dist/greengrass}
 	if [[ -z ${COMPONENT_VERSION:-} ]]; then
-		v=${VERSION:-}
-		v=${v#v}
-		if [[ $v =~ $semver ]]; then
-			COMPONENT_VERSION=$v
-		else
-			tag=$(git describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null || true)
-			COMPONENT_VERSION=${tag#v}
-			if ! [[ $COMPONENT_VERSION =~ $semver ]]; then
-				COMPONENT_VERSION=0.0.0
-				echo "package.sh: no vX.Y.Z tag; using component version 0.0.0 (set COMPONENT_VERSION=X.Y.Z)" >&2
-			fi
-		fi
+		COMPONENT_VERSION=$(./scripts/version.sh) || die "no component version (set COMPONENT_VERSION=X.Y.Z)"
 	fi
 	RECIPE=$OUT/recipes/$NAME-$COMPONENT_VERSION.yaml
 fi
@@ -62,12 +55,21 @@ fi
 
 if [[ -z ${LDFLAGS:-} ]]; then
 	commit=$(git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
-	LDFLAGS="-s -w -X $PKG/internal/version.Version=v$COMPONENT_VERSION -X $PKG/internal/version.Commit=$commit -X $PKG/internal/version.Date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	LDFLAGS="-s -w -X $PKG/internal/version.Version=$COMPONENT_VERSION -X $PKG/internal/version.Commit=$commit -X $PKG/internal/version.Date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 fi
 
 ART=$OUT/artifacts/$NAME/$COMPONENT_VERSION
-rm -rf "$ART" "$RECIPE"
+rm -rf "$ART" "$RECIPE" "$OUT/VERSION"
 mkdir -p "$ART" "$(dirname "$RECIPE")"
+
+# The host binary renders the recipe; it is built with the same stamp as
+# the artifacts, and its version must be the component's.
+host=$(mktemp -d)
+trap 'rm -rf "$host"' EXIT
+CGO_ENABLED=0 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$host/stirling" ./cmd/stirling
+built=$("$host/stirling" version)
+[[ $built == "stirling $COMPONENT_VERSION "* ]] ||
+	die "the binaries would say \"$built\", not version $COMPONENT_VERSION: LDFLAGS must stamp internal/version.Version=$COMPONENT_VERSION"
 
 # name GOARCH GOARM: the file names are the recipe's artifact names
 # (recipe.Targets); `stirling recipe validate --artifact-dir` below checks
@@ -81,13 +83,12 @@ stirling-aarch64 arm64
 stirling-armv7l arm 7
 EOF
 
-host=$(mktemp -d)
-trap 'rm -rf "$host"' EXIT
-CGO_ENABLED=0 "$GO" build -o "$host/stirling" ./cmd/stirling
+# No --version: the recipe takes the binary's own, checked above.
 # shellcheck disable=SC2086 # RECIPE_FLAGS is a list of flags
-"$host/stirling" recipe --version "$COMPONENT_VERSION" --artifacts "$ARTIFACTS" \
+"$host/stirling" recipe --artifacts "$ARTIFACTS" \
 	--config "$CONFIG" ${RECIPE_FLAGS:-} -o "$RECIPE"
 "$host/stirling" recipe validate --artifact-dir "$OUT/artifacts" "$RECIPE"
+echo "$COMPONENT_VERSION" > "$OUT/VERSION"
 
 echo "package.sh: $NAME $COMPONENT_VERSION in $OUT"
 if [[ ${1:-} != --gdk ]]; then
@@ -95,7 +96,7 @@ if [[ ${1:-} != --gdk ]]; then
 Deploy on this device (Greengrass CLI):
   sudo /greengrass/v2/bin/greengrass-cli deployment create \\
     --recipeDir $OUT/recipes --artifactDir $OUT/artifacts \\
-    --merge "$NAME=$COMPONENT_VERSION"
+    --merge "$NAME=\$(cat $OUT/VERSION)"    # $COMPONENT_VERSION
 Upload for cloud deployments:
   aws s3 sync $OUT/artifacts $ARTIFACTS
 EOF

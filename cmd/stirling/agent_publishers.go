@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/stirling-iot/stirling/configs"
-	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/publish"
 	"github.com/stirling-iot/stirling/publish/greengrass"
 	"github.com/stirling-iot/stirling/publish/mqtt"
@@ -36,20 +35,7 @@ func (a *agent) openPublishers() error {
 			}
 			p = f
 		case configs.TypeMQTT:
-			m := pc.MQTT
-			mp, err := mqtt.New(mqtt.Opts{
-				Name:            name,
-				Endpoint:        m.Endpoint,
-				Thing:           a.cfg.Device.ThingName,
-				ClientID:        m.ClientID,
-				Topic:           m.Topic,
-				BasicIngestRule: m.BasicIngestRule,
-				Layout:          mqtt.Layout(m.Layout),
-				CertFile:        m.CertFile,
-				KeyFile:         m.KeyFile,
-				CAFile:          m.CAFile,
-				KeepAlive:       m.Keepalive,
-			}, log)
+			mp, err := mqtt.New(mqttOpts(a.cfg, &pc), log)
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (mqtt): %w", i, err)
 			}
@@ -59,26 +45,16 @@ func (a *agent) openPublishers() error {
 				log.Error("greengrass publisher disabled: not running under Greengrass (no IPC connection); its readings are not kept for it")
 				continue
 			}
-			g := pc.Greengrass
-			gp, err := greengrass.NewPublisher(a.gg, &greengrass.PublisherOpts{
-				Name: name, Thing: a.cfg.Device.ThingName, Topic: g.Topic, Destination: g.Destination, Layout: g.Layout,
-			})
+			gp, err := greengrass.NewPublisher(a.gg, greengrassOpts(a.cfg, &pc))
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (greengrass): %w", i, err)
 			}
 			p = gp
 		case configs.TypeSiteWise:
-			s := pc.SiteWise
+			so := sitewiseOpts(a.cfg, &pc)
+			so.Logger = log
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			sw, err := sitewise.New(ctx, &sitewise.Opts{
-				Name:          name,
-				Thing:         a.cfg.Device.ThingName,
-				AliasTemplate: s.AliasTemplate,
-				Region:        s.Region,
-				Endpoint:      s.Endpoint,
-				BoolMetrics:   []string{pipeline.MetricFlamePresent},
-				Logger:        log,
-			})
+			sw, err := sitewise.New(ctx, so)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (sitewise): %w", i, err)

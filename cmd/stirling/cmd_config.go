@@ -4,13 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/stirling-iot/stirling/configs"
+	"github.com/stirling-iot/stirling/recipe"
 )
 
-const configHelp = `Check a configuration file.
+const configHelp = `Check a configuration file: the same gate stirling run passes at start.
 
-  stirling config check FILE
+  stirling config check [--recipe RECIPE | --topic-prefix PREFIX] FILE
+
+Besides the keys and values, it checks what run checks before it starts a
+publisher, without opening any network connection: the mqtt endpoint (or
+the Greengrass nucleus's), the certificate, key and CA files (readable,
+parsing, the key matching the certificate), the sitewise endpoint (https,
+or http on loopback only) and region, the file publisher's directory, and
+that every greengrass publisher's topic is allowed by the accessControl of
+the recipe: RECIPE (the one deployed), or the one stirling recipe renders
+from FILE (with --topic-prefix, as stirling recipe --topic-prefix does).
 
 With no problems, prints the effective configuration as YAML: the file
 merged over the defaults, with the thing name taken from AWS_IOT_THING_NAME
@@ -23,16 +35,33 @@ and exits with status 1. FILE may be embedded:agent.yaml or
 embedded:sim.yaml to check the configurations built into the binary.`
 
 func cmdConfig(_ context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "config", "stirling config check FILE", configHelp)
+	fs := newFlagSet(e, "config", "stirling config check [--recipe RECIPE | --topic-prefix PREFIX] FILE", configHelp)
+	recipeFile := fs.String("recipe", "", "check the greengrass publishers' topics against the accessControl of this recipe `file`")
+	prefix := fs.String("topic-prefix", "", "check against the recipe rendered with --topic-prefix `PREFIX`")
+	if len(args) > 0 && args[0] == "check" {
+		args = args[1:] // flags come after the verb
+	} else if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(e.stderr, "usage: stirling config check FILE (see stirling config --help)")
+		return &exitError{code: 2, err: errUsageShown}
+	} else if len(args) == 0 {
+		fmt.Fprintln(e.stderr, "usage: stirling config check FILE (see stirling config --help)")
+		return &exitError{code: 2, err: errUsageShown}
+	}
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	rest := fs.Args()
-	if len(rest) != 2 || rest[0] != "check" {
-		fmt.Fprintln(e.stderr, "usage: stirling config check FILE (see stirling config --help)")
+	if len(rest) != 1 || (*recipeFile != "" && *prefix != "") {
+		fmt.Fprintln(e.stderr, "usage: stirling config check [--recipe RECIPE | --topic-prefix PREFIX] FILE (see stirling config --help)")
 		return &exitError{code: 2, err: errUsageShown}
 	}
-	cfg, err := configs.Load(rest[1])
+	cfg, err := configs.Load(rest[0])
+	if err == nil {
+		var g recipe.Grants
+		if g, err = recipeGrants(cfg, *recipeFile, *prefix); err == nil {
+			err = checkStart(cfg, &g)
+		}
+	}
 	if err != nil {
 		var es configs.Errors
 		if errors.As(err, &es) {
@@ -57,4 +86,40 @@ func cmdConfig(_ context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "#   %-13s x=%d y=%d w=%d h=%d\n", n.Name, n.ROI.X, n.ROI.Y, n.ROI.W, n.ROI.H)
 	}
 	return nil
+}
+
+// recipeGrants returns the publish grants a greengrass publisher's topic
+// is checked against: those of the recipe file, or of the recipe
+// `stirling recipe --config FILE [--topic-prefix P]` renders.
+func recipeGrants(cfg *configs.Config, file, prefix string) (recipe.Grants, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return recipe.Grants{}, fmt.Errorf("config check: --recipe: %w", err)
+		}
+		return recipe.ParseGrants(b)
+	}
+	m, err := recipe.ConfigMap(cfg)
+	if err != nil {
+		return recipe.Grants{}, err
+	}
+	if prefix != "" {
+		// With a prefix, IoT Core publishers add nothing to the grant (and
+		// Render refuses one outside it, which checkStart reports with its
+		// line): render without them.
+		var keep []any
+		list, _ := m["publishers"].([]any)
+		for _, p := range list {
+			if pm, _ := p.(map[string]any); pm["type"] == configs.TypeGreengrass && pm["destination"] != "local" {
+				continue
+			}
+			keep = append(keep, p)
+		}
+		m["publishers"] = keep
+	}
+	r, err := recipe.Render(&recipe.Opts{Version: "0.0.0", Artifacts: "s3://config-check", Config: m, TopicPrefix: prefix})
+	if err != nil {
+		return recipe.Grants{}, err
+	}
+	return recipe.GrantsOf(r), nil
 }

@@ -26,9 +26,13 @@ PublishToIoTCore only on the topic space of the greengrass publishers
 (their levels up to {thing}, as {iot:thingName}), or --topic-prefix.
 Artifact URIs are s3://BUCKET/PREFIX/<component>/<version>/<file>, the
 layout of dist/greengrass/artifacts. The version defaults to the binary's
-own when that is semver.
+own (stirling version): the vX.Y.Z tag or the VERSION file it was built
+from, so make package, the binaries and the recipe agree.
 
-Validate applies the documented recipe rules and prints every problem as
+Validate applies the documented recipe rules, and least privilege (an
+accessControl resource of * or a bare #, which grants every topic, and
+RequiresPrivilege: true, which runs a step as root, are problems), and
+prints every problem as
 
   FILE:LINE: PATH: MESSAGE
 
@@ -40,7 +44,7 @@ func cmdRecipe(_ context.Context, e *env, args []string) error {
 		return cmdRecipeValidate(e, args[1:])
 	}
 	fs := newFlagSet(e, "recipe", "stirling recipe --artifacts s3://BUCKET[/PREFIX] [flags] | stirling recipe validate FILE...", recipeHelp)
-	ver := fs.String("version", strings.TrimPrefix(version.Version, "v"), "component version, semver `X.Y.Z`")
+	ver := fs.String("version", version.Semver(), "component version, semver `X.Y.Z` (default: this binary's own version)")
 	artifacts := fs.String("artifacts", "", "where the binaries are uploaded: `s3://bucket/prefix` (required)")
 	cfgFile := fs.String("config", "embedded:agent.yaml", "agent configuration rendered as DefaultConfiguration")
 	name := fs.String("name", recipe.DefaultName, "component name")

@@ -86,7 +86,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	// Greengrass: the configuration comes over IPC when the socket exists.
 	var gg *greengrass.Client
 	cfg, gg, err := loadRunConfig(ctx, f.config, log)
+	if err == nil {
+		err = checkStart(cfg, nil) // the same gate as `stirling config check`
+	}
 	if err != nil {
+		if gg != nil {
+			gg.Close()
+		}
 		return err
 	}
 	if gg != nil {
@@ -209,6 +215,9 @@ func watchGreengrassConfig(ctx context.Context, gg *greengrass.Client, cur *conf
 	last, _ := yaml.Marshal(cur)
 	err := gg.WatchConfiguration(ctx, nil, func(m map[string]any) error {
 		cfg, err := configFromGreengrass(m)
+		if err == nil {
+			err = checkStart(cfg, nil)
+		}
 		if err != nil {
 			log.Error("deployment configuration rejected: keeping the running one", "err", err)
 			return err

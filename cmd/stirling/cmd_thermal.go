@@ -63,7 +63,9 @@ name is its "id" key, or "stdin").
 
 With several inputs and --png, one PNG is written per input, named by
 inserting "_<case>" before the extension of FILE (heat.png ->
-heat_<case>.png). Pixels of the other subpage are drawn grey.
+heat_<case>.png), always in FILE's directory: in the name, <case> keeps only
+letters, digits, ".", "_" and "-" (no ".."), at most 64 bytes. Pixels of
+the other subpage are drawn grey.
 
 Bad input (a wrong word count, a non-numeric or out-of-range value, an
 EEPROM that is not a calibration) prints one error line naming the file and
@@ -191,7 +193,7 @@ func decodeOne(e *env, path string, defEmis float64, correct bool, pngPath strin
 	out := pngPath
 	if many {
 		ext := filepath.Ext(out)
-		out = strings.TrimSuffix(out, ext) + "_" + name + ext
+		out = strings.TrimSuffix(out, ext) + "_" + safeFileName(name) + ext
 	}
 	var buf bytes.Buffer
 	if err := heatmap.PNG(&buf, to[:], heatmap.Opts{Min: math.NaN(), Max: math.NaN()}); err != nil {
@@ -298,6 +300,35 @@ func parseNumber(raw json.RawMessage) (float64, error) {
 func clip(s string) string {
 	if len(s) > 20 {
 		return s[:20] + "..."
+	}
+	return s
+}
+
+// maxCaseName bounds the case name put into a PNG file name.
+const maxCaseName = 64
+
+// safeFileName turns a case name (from a dump's id or a file name) into
+// one plain file-name component: letters, digits, '-', '_' and '.' only
+// (anything else, path separators and control characters included,
+// becomes '_'), no "..", no leading dot, at most maxCaseName bytes, never
+// empty.
+func safeFileName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	s := string(b)
+	for strings.Contains(s, "..") {
+		s = strings.ReplaceAll(s, "..", "_")
+	}
+	s = strings.TrimLeft(s, ".")
+	if len(s) > maxCaseName {
+		s = s[:maxCaseName]
+	}
+	if s == "" {
+		s = "case"
 	}
 	return s
 }

@@ -3,18 +3,40 @@ package version
 
 import (
 	"fmt"
+	"regexp"
 	"runtime"
 	"runtime/debug"
+	"strings"
+
+	"github.com/stirling-iot/stirling"
 )
 
-// Stamped at link time by the Makefile:
+// Stamped at link time by the Makefile and scripts/package.sh:
 //
-//	-X github.com/stirling-iot/stirling/internal/version.Version=...
+//	-X github.com/stirling-iot/stirling/internal/version.Version=X.Y.Z
+//
+// Version empty (a plain go build or go test) means the VERSION file
+// built into the binary.
 var (
-	Version = "dev"
+	Version = ""
 	Commit  = ""
 	Date    = ""
 )
+
+var semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$`)
+
+// Semver is the binary's version as X.Y.Z: the stamped Version (a leading
+// v dropped) or, unstamped, the repository's VERSION file. It is the
+// component version `stirling recipe` renders by default.
+func Semver() string {
+	if v := strings.TrimPrefix(Version, "v"); v != "" {
+		return v
+	}
+	return stirling.Version()
+}
+
+// Valid reports whether v is X.Y.Z, as Greengrass needs.
+func Valid(v string) bool { return semverRE.MatchString(v) }
 
 // String is the one-line identity printed by `stirling version` and logged at startup.
 func String() string {
@@ -40,5 +62,5 @@ func String() string {
 		date = "unknown"
 	}
 	return fmt.Sprintf("stirling %s (commit %s, built %s, %s %s/%s)",
-		Version, commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		Semver(), commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

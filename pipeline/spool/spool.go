@@ -77,7 +77,7 @@ type Opts struct {
 // DefaultOpts returns the defaults Open applies to zero fields.
 func DefaultOpts() Opts {
 	return Opts{
-		MaxBytes:           128 << 20,
+		MaxBytes:           256 << 20,
 		MaxAge:             7 * 24 * time.Hour,
 		SegmentBytes:       4 << 20,
 		SyncInterval:       time.Second,

@@ -313,3 +313,10 @@ func (p *Publisher) Stats() PublisherStats {
 		Retried:                 p.retried.Load(),
 	}
 }
+
+// CheckPublisherOpts validates o exactly as NewPublisher does (topic,
+// destination, layout), without a client: for `stirling config check`.
+func CheckPublisherOpts(o *PublisherOpts) error {
+	_, err := NewPublisher(nil, o)
+	return err
+}

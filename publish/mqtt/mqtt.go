@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,25 @@ var (
 	// ErrConfig is wrapped by every option error from New.
 	ErrConfig = errors.New("mqtt: bad option")
 )
+
+// OptError is an invalid option. Opt names it as the agent's configuration
+// does (endpoint, cert_file, key_file, ca_file, topic, ...; "thing" for the
+// thing name). It matches ErrConfig and the underlying error, if any.
+type OptError struct {
+	Opt string
+	Msg string
+	Err error // the cause (a file error, ErrTopic); may be nil
+}
+
+func (e *OptError) Error() string { return ErrConfig.Error() + ": " + e.Opt + ": " + e.Msg }
+
+// Unwrap returns ErrConfig and the cause.
+func (e *OptError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrConfig}
+	}
+	return []error{ErrConfig, e.Err}
+}
 
 // Opts configures a Publisher. Zero values take the defaults documented per
 // field; see Greengrass for how an unset identity is filled in on a core
@@ -167,6 +187,18 @@ var (
 	_ publish.Readier   = (*Publisher)(nil)
 )
 
+// Check resolves and validates opts exactly as New does, including reading
+// and matching the certificate, key and CA files, without connecting. Its
+// errors are *OptError naming the option.
+func Check(opts Opts) error {
+	o, err := resolve(opts, os.Getenv, fileExists)
+	if err != nil {
+		return err
+	}
+	_, err = clientTLS(o)
+	return err
+}
+
 // New validates opts, loads the TLS material and starts connecting in the
 // background. It does not wait for the broker: an unreachable broker is
 // not an error (Send fails with ErrNotConnected until it is reachable).
@@ -255,28 +287,28 @@ func resolve(o Opts, getenv func(string) string, exists func(string) bool) (Opts
 	if o.CAFile == "" && o.TLS == nil {
 		o.CAFile = gg.CAFile
 	}
-	bad := func(format string, args ...any) (Opts, error) {
-		return o, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	bad := func(opt, format string, args ...any) (Opts, error) {
+		return o, &OptError{Opt: opt, Msg: fmt.Sprintf(format, args...)}
 	}
 	if o.Thing == "" {
-		return bad("thing name: empty (set it or run under Greengrass, which sets AWS_IOT_THING_NAME)")
+		return bad("thing", "empty thing name (set device.thing_name, or run under Greengrass, which sets AWS_IOT_THING_NAME)")
 	}
 	if o.Endpoint == "" {
-		return bad("endpoint: empty (the account's IoT data endpoint, e.g. abc123-ats.iot.eu-west-1.amazonaws.com)")
+		return bad("endpoint", "empty; want the account's IoT data endpoint, e.g. abc123-ats.iot.eu-west-1.amazonaws.com:8883 (`aws iot describe-endpoint --endpoint-type iot:Data-ATS`); only a Greengrass core device has one to fall back on")
 	}
 	if _, _, err := net.SplitHostPort(o.Endpoint); err != nil {
 		o.Endpoint = net.JoinHostPort(o.Endpoint, strconv.Itoa(DefaultPort))
 	}
 	if host, port, err := net.SplitHostPort(o.Endpoint); err != nil || host == "" {
-		return bad("endpoint %q: want host or host:port", o.Endpoint)
+		return bad("endpoint", "%q: want host or host:port", o.Endpoint)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return bad("endpoint %q: bad port", o.Endpoint)
+		return bad("endpoint", "%q: bad port", o.Endpoint)
 	}
 	if o.ClientID == "" {
 		o.ClientID = o.Thing + "-stirling"
 	}
 	if len(o.ClientID) > MaxClientID {
-		return bad("client ID %q: %d bytes, at most %d", o.ClientID, len(o.ClientID), MaxClientID)
+		return bad("client_id", "client ID %q: %d bytes, at most %d", o.ClientID, len(o.ClientID), MaxClientID)
 	}
 	if o.Topic == "" {
 		o.Topic = DefaultTopic
@@ -284,28 +316,31 @@ func resolve(o Opts, getenv func(string) string, exists func(string) bool) (Opts
 	o.Topic = strings.ReplaceAll(o.Topic, "{thing}", o.Thing)
 	if o.BasicIngestRule != "" {
 		if err := ValidateRuleName(o.BasicIngestRule); err != nil {
-			return bad("basic ingest %v", err)
+			return bad("basic_ingest_rule", "%v", err)
 		}
 		o.Topic = BasicIngestPrefix + o.BasicIngestRule + "/" + o.Topic
 	}
 	if err := ValidateTopic(o.Topic); err != nil {
-		return o, fmt.Errorf("%w: %w", ErrConfig, err)
+		return o, &OptError{Opt: "topic", Msg: err.Error(), Err: err}
 	}
 	switch o.Layout {
 	case "":
 		o.Layout = Batch
 	case Sample, Batch:
 	default:
-		return bad("layout %q: want %q or %q", o.Layout, Sample, Batch)
+		return bad("layout", "%q: want %q or %q", o.Layout, Sample, Batch)
 	}
-	if o.TLS == nil && (o.CertFile == "" || o.KeyFile == "") {
-		return bad("cert_file and key_file: both needed for mutual TLS")
+	if o.TLS == nil && o.CertFile == "" {
+		return bad("cert_file", "empty; cert_file and key_file are both needed for mutual TLS (only a Greengrass core device has its own to fall back on)")
+	}
+	if o.TLS == nil && o.KeyFile == "" {
+		return bad("key_file", "empty; cert_file and key_file are both needed for mutual TLS")
 	}
 	if o.KeepAlive == 0 {
 		o.KeepAlive = DefaultKeepAlive
 	}
 	if o.KeepAlive < MinKeepAlive || o.KeepAlive > MaxKeepAlive {
-		return bad("keepalive %v: want %v to %v", o.KeepAlive, MinKeepAlive, MaxKeepAlive)
+		return bad("keepalive", "%v: want %v to %v", o.KeepAlive, MinKeepAlive, MaxKeepAlive)
 	}
 	def := func(d *time.Duration, v time.Duration, name string) error {
 		if *d == 0 {
@@ -334,13 +369,13 @@ func resolve(o Opts, getenv func(string) string, exists func(string) bool) (Opts
 		o.InFlight = MaxInFlight
 	}
 	if o.InFlight < 1 || o.InFlight > MaxInFlight {
-		return bad("in-flight window %d: want 1 to %d", o.InFlight, MaxInFlight)
+		return bad("in_flight", "in-flight window %d: want 1 to %d", o.InFlight, MaxInFlight)
 	}
 	if o.MaxPayload == 0 {
 		o.MaxPayload = MaxPayload
 	}
 	if o.MaxPayload < 1024 || o.MaxPayload > MaxPayload {
-		return bad("max payload %d: want 1024 to %d bytes", o.MaxPayload, MaxPayload)
+		return bad("max_payload", "max payload %d: want 1024 to %d bytes", o.MaxPayload, MaxPayload)
 	}
 	if o.MaxRate == 0 {
 		o.MaxRate = DefaultMaxRate
@@ -371,20 +406,40 @@ func clientTLS(o Opts) (*tls.Config, error) {
 	return c, nil
 }
 
+// loadTLS reads and checks the certificate, key and CA files, naming the
+// file at fault: each must be readable, the certificate and the key must
+// parse and belong together, and the CA file must hold a certificate.
 func loadTLS(o Opts) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	certPEM, err := os.ReadFile(o.CertFile)
 	if err != nil {
-		return nil, fmt.Errorf("%w: load certificate %s and key %s: %w", ErrConfig, o.CertFile, o.KeyFile, err)
+		return nil, &OptError{Opt: "cert_file", Msg: err.Error(), Err: err}
+	}
+	keyPEM, err := os.ReadFile(o.KeyFile)
+	if err != nil {
+		return nil, &OptError{Opt: "key_file", Msg: err.Error(), Err: err}
+	}
+	if blk, _ := pem.Decode(certPEM); blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, &OptError{Opt: "cert_file", Msg: fmt.Sprintf("%s: no PEM CERTIFICATE block", o.CertFile)}
+	} else if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+		return nil, &OptError{Opt: "cert_file", Msg: fmt.Sprintf("%s: %v", o.CertFile, err), Err: err}
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		msg := fmt.Sprintf("%s: %v", o.KeyFile, err)
+		if strings.Contains(err.Error(), "does not match") {
+			msg = fmt.Sprintf("%s does not match the certificate %s (%v)", o.KeyFile, o.CertFile, err)
+		}
+		return nil, &OptError{Opt: "key_file", Msg: msg, Err: err}
 	}
 	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		b, err := os.ReadFile(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: read CA: %w", ErrConfig, err)
+			return nil, &OptError{Opt: "ca_file", Msg: err.Error(), Err: err}
 		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: CA file %s: no PEM certificates", ErrConfig, o.CAFile)
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, &OptError{Opt: "ca_file", Msg: fmt.Sprintf("%s: no PEM certificates", o.CAFile)}
 		}
 		c.RootCAs = pool
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,7 +45,37 @@ const (
 var (
 	ErrNoRegion = errors.New("sitewise: no AWS region (set region or AWS_REGION)")
 	ErrTemplate = errors.New("sitewise: invalid alias template")
+	ErrEndpoint = errors.New("sitewise: endpoint not allowed")
 )
+
+// ValidateEndpoint checks an endpoint override: an absolute https:// URL
+// with a host, or http:// only to a loopback address (127.0.0.0/8, ::1,
+// localhost), which is what tests and a local emulator use. Credentials
+// and readings never travel in clear text to another machine.
+func ValidateEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || u.Hostname() == "" || u.User != nil {
+		return fmt.Errorf("%w: %q: want an https:// URL with a host, e.g. https://data.iotsitewise.eu-west-1.amazonaws.com", ErrEndpoint, endpoint)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%w: %q: http:// is allowed only for a loopback address (127.0.0.1, ::1, localhost); want https://", ErrEndpoint, endpoint)
+	}
+	return fmt.Errorf("%w: %q: scheme %q; want https://", ErrEndpoint, endpoint, u.Scheme)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // Opts configures a Publisher.
 type Opts struct {
@@ -136,6 +168,11 @@ func New(ctx context.Context, o *Opts) (*Publisher, error) {
 	}
 	if strings.Contains(p.template, "{thing}") && p.thing == "" {
 		return nil, fmt.Errorf("%w: %q uses {thing} but no thing name is set", ErrTemplate, p.template)
+	}
+	if opts.Endpoint != "" {
+		if err := ValidateEndpoint(opts.Endpoint); err != nil {
+			return nil, err
+		}
 	}
 	if p.maxAge <= 0 {
 		p.maxAge = DefaultMaxAge
