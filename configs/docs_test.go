@@ -54,6 +54,9 @@ func flatten(t *testing.T, c *Config) (keys []string, vals map[string]string) {
 					}
 				}
 			}
+		case n.Kind == yaml.SequenceNode && len(n.Content) == 0:
+			keys = append(keys, path)
+			vals[path] = "[]"
 		case n.Kind == yaml.ScalarNode:
 			v := n.Value
 			if v == "" {
