@@ -172,3 +172,44 @@ func TestUnreachableBrokerLogLines(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestReconnectDelayAfterLongOutage: the network is away long enough for
+// the connection backoff to reach its cap (MaxReconnectInterval, 2 s), then
+// comes back. The backlog must start arriving within the cap plus a margin
+// for a loaded machine, and the publisher's log must show one failure line,
+// not one per attempt.
+func TestReconnectDelayAfterLongOutage(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	px := mosquittotest.NewProxy(t, b.Addr)
+	var logs lineLog
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p, err := New(Opts{Endpoint: px.Addr, Thing: "pi-01", CertFile: b.Certs.ClientCert, KeyFile: b.Certs.ClientKey, CAFile: b.Certs.CAFile, MaxRate: -1}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	sub := b.Subscribe(t, p.Topic())
+	waitReady(t, p, 10*time.Second)
+	px.Down()
+	const outage = 12 * time.Second
+	rig := publishtest.Start(t, p, 5, 4, publish.RunnerOpts{})
+	time.Sleep(outage)
+	attempts := p.Stats().ConnectFailures
+	upAt := px.Up()
+	msgs := sub.WaitFor(t, 20*time.Second, func(m []mosquittotest.Message) bool { return len(m) > 0 })
+	delay := msgs[0].At.Sub(upAt)
+	rig.WaitState(t, 20*time.Second, "backlog delivered", func(st publish.RunnerStats) bool { return st.Delivered == 20 })
+	var failLines int
+	for _, ln := range logs.warnings() {
+		if strings.Contains(ln, "mqtt connect failing") || strings.Contains(ln, "mqtt still failing") {
+			failLines++
+		}
+	}
+	t.Logf("outage %v: %d connection attempts, %d failure log lines; first message %v after the network came back", outage, attempts, failLines, delay.Round(time.Millisecond))
+	if delay > 4*time.Second {
+		t.Errorf("first message %v after the network came back, want within about the 2 s backoff cap", delay)
+	}
+	if failLines > 2 {
+		t.Errorf("%d connect failure lines during a %v outage, want 1", failLines, outage)
+	}
+}
