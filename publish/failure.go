@@ -1,10 +1,14 @@
 package publish
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/stirling-iot/stirling/pipeline"
 )
 
 // Failure classes. Publishers wrap these in the errors they return so the
@@ -117,3 +121,27 @@ func (f *FailureLog) every() time.Duration {
 	}
 	return DefaultRemindEvery
 }
+
+// Unavailable is a publisher that cannot work in this process (a greengrass
+// publisher outside Greengrass). It stays configured so its readings wait
+// in the spool and its state shows the reason; every Send fails with Err,
+// which wraps ErrUnavailable.
+type Unavailable struct {
+	name string
+	Err  error
+}
+
+// NewUnavailable returns an Unavailable publisher named name failing with
+// why (wrapped with ErrUnavailable).
+func NewUnavailable(name string, why error) *Unavailable {
+	return &Unavailable{name: name, Err: fmt.Errorf("%w (%w)", why, ErrUnavailable)}
+}
+
+// Name implements Publisher.
+func (u *Unavailable) Name() string { return u.name }
+
+// Send implements Publisher: every reading stays Retry.
+func (u *Unavailable) Send(context.Context, *pipeline.Batch, []Result) error { return u.Err }
+
+// Close implements Publisher.
+func (u *Unavailable) Close() error { return nil }
