@@ -143,14 +143,14 @@ type Stats struct {
 
 // Publisher publishes batches over MQTT. It is safe for concurrent use.
 type Publisher struct {
-	name    string
-	topic   string
-	log     *slog.Logger
-	client  paho.Client
-	enc     encoderPool
-	window  chan struct{}
-	ack     time.Duration
-	rate    *pacer
+	name      string
+	topic     string
+	log       *slog.Logger
+	client    paho.Client
+	enc       encoderPool
+	window    chan struct{}
+	ack       time.Duration
+	rate      *pacer
 	reconn    time.Duration
 	reconnMax time.Duration
 	backoff   time.Duration
@@ -197,19 +197,19 @@ func New(opts Opts, log *slog.Logger) (*Publisher, error) {
 		return nil, err
 	}
 	p := &Publisher{
-		name:    o.Name,
-		topic:   o.Topic,
-		log:     log.With("component", "mqtt"),
-		enc:     encoderPool{layout: o.Layout, device: o.Thing, max: o.MaxPayload},
-		window:  make(chan struct{}, o.InFlight),
-		ack:     o.AckTimeout,
+		name:      o.Name,
+		topic:     o.Topic,
+		log:       log.With("component", "mqtt"),
+		enc:       encoderPool{layout: o.Layout, device: o.Thing, max: o.MaxPayload},
+		window:    make(chan struct{}, o.InFlight),
+		ack:       o.AckTimeout,
 		reconn:    o.ReconnectInterval,
 		reconnMax: o.MaxReconnectInterval,
 		backoff:   o.MaxBackoff,
 		endpoint:  o.Endpoint,
-		lost:    make(chan error, 1),
-		done:    make(chan struct{}),
-		ready:   make(chan struct{}, 1),
+		lost:      make(chan error, 1),
+		done:      make(chan struct{}),
+		ready:     make(chan struct{}, 1),
 	}
 	if o.MaxRate > 0 {
 		p.rate = newPacer(o.MaxRate)
