@@ -206,11 +206,19 @@ type RequeueResult struct {
 // entry in both, delivered once more if requeued again.
 func Requeue(dir string, pick func(*QuarantineEntry) bool) (RequeueResult, error) {
 	res := RequeueResult{Requeued: map[string]int{}}
-	unlock, err := lockFile(filepath.Join(dir, QuarantineLock))
+	own, err := ownerOf(dir)
+	if err != nil {
+		return res, fmt.Errorf("spool: requeue: %w", err)
+	}
+	lock := filepath.Join(dir, QuarantineLock)
+	unlock, err := lockFile(lock)
 	if err != nil {
 		return res, fmt.Errorf("spool: requeue: %w", err)
 	}
 	defer unlock()
+	if err := own(lock); err != nil {
+		return res, err
+	}
 	type file struct {
 		path string
 		keep []QuarantineEntry
@@ -256,12 +264,16 @@ func Requeue(dir string, pick func(*QuarantineEntry) bool) (RequeueResult, error
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
 	for _, pub := range order {
 		es := byPub[pub]
-		d := filepath.Join(dir, RequeueDir, pub)
+		top := filepath.Join(dir, RequeueDir)
+		d := filepath.Join(top, pub)
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return res, fmt.Errorf("spool: requeue: %w", err)
 		}
+		if err := errors.Join(own(top), own(d)); err != nil {
+			return res, err
+		}
 		p := filepath.Join(d, stamp+".jsonl")
-		if err := writeEntries(p, es); err != nil {
+		if err := writeEntries(p, es, own); err != nil {
 			return res, err
 		}
 		res.Files = append(res.Files, p)
@@ -272,7 +284,7 @@ func Requeue(dir string, pick func(*QuarantineEntry) bool) (RequeueResult, error
 	}
 	for _, f := range files {
 		if f.took {
-			if err := writeEntries(f.path, f.keep); err != nil {
+			if err := writeEntries(f.path, f.keep, own); err != nil {
 				return res, err
 			}
 		}
@@ -289,10 +301,31 @@ func countReadings(raw json.RawMessage) int {
 	return len(rs)
 }
 
+// ownerOf returns a function that gives a path the owner of dir when this
+// process runs as root (an operator's `sudo stirling spool ...`), so the
+// agent, running as the spool's owner, can still append to the quarantine
+// and remove the requeue files; otherwise it does nothing.
+func ownerOf(dir string) (func(string) error, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	uid, gid, ok := fileOwner(st)
+	if !ok || os.Geteuid() != 0 {
+		return func(string) error { return nil }, nil
+	}
+	return func(p string) error {
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return fmt.Errorf("spool: give %s to the spool's owner: %w", p, err)
+		}
+		return nil
+	}, nil
+}
+
 // writeEntries replaces path with es, one JSON line each: a temporary file
-// in the same directory, fsynced, renamed over path, then the directory
-// fsynced.
-func writeEntries(path string, es []QuarantineEntry) error {
+// in the same directory, fsynced, given to the spool's owner (own), renamed
+// over path, then the directory fsynced.
+func writeEntries(path string, es []QuarantineEntry, own func(string) error) error {
 	var buf bytes.Buffer
 	for _, e := range es {
 		line, err := json.Marshal(e)
@@ -313,6 +346,9 @@ func writeEntries(path string, es []QuarantineEntry) error {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = own(tmp)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)
