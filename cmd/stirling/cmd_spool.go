@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -78,7 +80,7 @@ func cmdSpool(_ context.Context, e *env, args []string) error {
 	dir := *spoolDir
 	var configured []string
 	if dir == "" {
-		cfg, err := configs.Load(*config)
+		cfg, err := configs.LoadFleet(*config) // the spool needs no thing name
 		if err != nil {
 			return fmt.Errorf("spool: find the spool directory: %w (or give --spool DIR)", err)
 		}
@@ -100,6 +102,12 @@ func cmdSpool(_ context.Context, e *env, args []string) error {
 		return (*publisher == "" || q.Publisher == *publisher) && !q.Time.Before(from)
 	}
 	fmt.Fprintf(e.stderr, "spool: %s\n", dir)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return fmt.Errorf("spool directory %s: %w (check --spool or --config)", dir, err)
+	}
 	if words[1] == "list" {
 		return listQuarantine(e, dir, pick, *asJSON)
 	}
