@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,7 +143,7 @@ func TestConnackRefusalKeepsData(t *testing.T) {
 // runner write while the broker refuses TCP connections, in the 10 s after
 // the first 5 s (when the state has settled), and extrapolates to a minute.
 // The old client warned on every attempt, 125-250 ms apart: about 300 lines
-// a minute.
+// a minute. STIRLING_LOGLINES_WINDOW=3m measures longer (the reminders).
 func TestUnreachableBrokerLogLines(t *testing.T) {
 	certs := tlstest.New(t)
 	addr := "127.0.0.1:" + itoa(mosquittotest.FreePort(t)) // nothing listens
@@ -157,7 +158,10 @@ func TestUnreachableBrokerLogLines(t *testing.T) {
 	_ = rig
 	time.Sleep(5 * time.Second)
 	before, attemptsBefore := len(logs.warnings()), p.Stats().ConnectFailures
-	const window = 10 * time.Second
+	window := 10 * time.Second
+	if w, err := time.ParseDuration(os.Getenv("STIRLING_LOGLINES_WINDOW")); err == nil && w > 0 {
+		window = w // a longer measurement, e.g. 3m to see the reminders
+	}
 	time.Sleep(window)
 	lines, attempts := logs.warnings()[before:], p.Stats().ConnectFailures-attemptsBefore
 	perMin := float64(len(lines)) * float64(time.Minute) / float64(window)
@@ -174,7 +178,7 @@ func TestUnreachableBrokerLogLines(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestReconnectDelayAfterLongOutage: the network is away long enough for
-// the connection backoff to reach its cap (MaxReconnectInterval, 2 s), then
+// the connection backoff to reach its cap (MaxReconnectInterval, 1 s), then
 // comes back. The backlog must start arriving within the cap plus a margin
 // for a loaded machine, and the publisher's log must show one failure line,
 // not one per attempt.
@@ -206,8 +210,8 @@ func TestReconnectDelayAfterLongOutage(t *testing.T) {
 		}
 	}
 	t.Logf("outage %v: %d connection attempts, %d failure log lines; first message %v after the network came back", outage, attempts, failLines, delay.Round(time.Millisecond))
-	if delay > 4*time.Second {
-		t.Errorf("first message %v after the network came back, want within about the 2 s backoff cap", delay)
+	if delay > 2500*time.Millisecond {
+		t.Errorf("first message %v after the network came back, want within about the 1 s backoff cap", delay)
 	}
 	if failLines > 2 {
 		t.Errorf("%d connect failure lines during a %v outage, want 1", failLines, outage)

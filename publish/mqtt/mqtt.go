@@ -107,11 +107,12 @@ type Opts struct {
 	// with every failure up to MaxReconnectInterval. Each pause is jittered
 	// between half and all of it. Default 250 ms.
 	ReconnectInterval time.Duration
-	// MaxReconnectInterval caps that backoff. Default 2 s: an attempt at an
-	// unreachable broker costs one SYN, and the cap bounds how long after
-	// the network comes back delivery resumes (measured: under 2 s after an
-	// outage of minutes). The log is not tied to attempts: one line when
-	// the failure starts, then one reminder a minute.
+	// MaxReconnectInterval caps that backoff. Default 1 s: an attempt at an
+	// unreachable broker costs one SYN (and its RST or ICMP answer), and the
+	// cap bounds how long after the network comes back delivery resumes (at
+	// most about 1 s plus the TLS handshake). The log is not tied to
+	// attempts: one line when the failure starts, then one reminder a
+	// minute.
 	MaxReconnectInterval time.Duration
 	// MaxBackoff caps the exponential backoff (from 1 s) after the broker
 	// answered and refused: a CONNACK refusal, a TLS verdict, a drop before
@@ -341,7 +342,7 @@ func resolve(o Opts, getenv func(string) string, exists func(string) bool) (Opts
 		{&o.ConnectTimeout, 10 * time.Second, "connect timeout"},
 		{&o.AckTimeout, 10 * time.Second, "ack timeout"},
 		{&o.ReconnectInterval, 250 * time.Millisecond, "reconnect interval"},
-		{&o.MaxReconnectInterval, 2 * time.Second, "max reconnect interval"},
+		{&o.MaxReconnectInterval, time.Second, "max reconnect interval"},
 		{&o.MaxBackoff, time.Minute, "max backoff"},
 	} {
 		if err := def(f.d, f.v, f.name); err != nil {
