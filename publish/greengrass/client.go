@@ -35,7 +35,10 @@ type Opts struct {
 	// while reconnecting; 0 means 10 s.
 	CallTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the reconnect backoff (doubling, with
-	// jitter); 0 means 200 ms and 30 s.
+	// jitter); 0 means 200 ms and 5 s. Dialling the local socket costs
+	// next to nothing and failures are logged once a minute, so the cap is
+	// short: the backlog flows within about 5 s of the nucleus returning
+	// from a restart.
 	MinBackoff, MaxBackoff time.Duration
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
@@ -151,7 +154,7 @@ func newClient(o *Opts) (*Client, error) {
 		c.opts.MinBackoff = 200 * time.Millisecond
 	}
 	if c.opts.MaxBackoff < c.opts.MinBackoff {
-		c.opts.MaxBackoff = max(30*time.Second, c.opts.MinBackoff)
+		c.opts.MaxBackoff = max(5*time.Second, c.opts.MinBackoff)
 	}
 	c.log = c.opts.Logger
 	if c.log == nil {
