@@ -50,7 +50,9 @@ const DefaultRemindEvery = time.Minute
 // concurrent use.
 type FailureLog struct {
 	Log *slog.Logger
-	// Every is the reminder interval (default DefaultRemindEvery).
+	// Every is the reminder interval (default DefaultRemindEvery); negative
+	// means no reminders (when a publish.Runner already reminds with this
+	// failure as its cause).
 	Every time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -78,7 +80,7 @@ func (f *FailureLog) Fail(msg, remind string, err error, attrs ...any) {
 		}
 		f.failing, f.class, f.logged = true, class, now
 		log = msg
-	case now.Sub(f.logged) >= f.every():
+	case f.Every >= 0 && now.Sub(f.logged) >= f.every():
 		f.logged = now
 		log = remind
 	}

@@ -6,6 +6,7 @@ package publishtest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -30,6 +31,12 @@ type Rig struct {
 // apart, ending now), and runs a Runner delivering them to p until the test
 // ends.
 func Start(t testing.TB, p publish.Publisher, batches, n int, opts publish.RunnerOpts) *Rig {
+	t.Helper()
+	return StartLogged(t, p, batches, n, opts, nil)
+}
+
+// StartLogged is Start with the runner logging to log.
+func StartLogged(t testing.TB, p publish.Publisher, batches, n int, opts publish.RunnerOpts, log *slog.Logger) *Rig {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "spool")
 	sp, err := spool.Open(dir, spool.Opts{SyncInterval: -1, Cursors: []string{p.Name()}}, nil)
@@ -57,7 +64,7 @@ func Start(t testing.TB, p publish.Publisher, batches, n int, opts publish.Runne
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := publish.NewRunner(p, cur, sp, opts, nil)
+	r := publish.NewRunner(p, cur, sp, opts, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -161,7 +161,10 @@ func newClient(o *Opts) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("component", "greengrass")
-	c.flog = publish.FailureLog{Log: c.log}
+	// No reminders of its own: a publisher's runner reminds once a minute
+	// with the connection error as its cause, and the configuration watch
+	// has its own.
+	c.flog = publish.FailureLog{Log: c.log, Every: -1}
 	c.ready = make(chan struct{})
 	c.downSig = make(chan struct{})
 	return c, nil

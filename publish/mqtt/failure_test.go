@@ -141,7 +141,8 @@ func TestConnackRefusalKeepsData(t *testing.T) {
 
 // TestUnreachableBrokerLogLines counts the log lines a publisher and its
 // runner write while the broker refuses TCP connections, in the 10 s after
-// the first 5 s (when the state has settled), and extrapolates to a minute.
+// the first 5 s (when the state has settled: the runner turns failing after
+// 5 attempts, about 3 s), and extrapolates to a minute.
 // The old client warned on every attempt, 125-250 ms apart: about 300 lines
 // a minute. STIRLING_LOGLINES_WINDOW=3m measures longer (the reminders).
 func TestUnreachableBrokerLogLines(t *testing.T) {
@@ -154,8 +155,8 @@ func TestUnreachableBrokerLogLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	rig := publishtest.Start(t, p, 1, 1, publish.RunnerOpts{})
-	_ = rig
+	// The runner logs to the same place, as in the agent.
+	rig := publishtest.StartLogged(t, p, 1, 1, publish.RunnerOpts{}, log)
 	time.Sleep(5 * time.Second)
 	before, attemptsBefore := len(logs.warnings()), p.Stats().ConnectFailures
 	window := 10 * time.Second

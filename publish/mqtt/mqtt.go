@@ -215,7 +215,9 @@ func New(opts Opts, log *slog.Logger) (*Publisher, error) {
 	if o.MaxRate > 0 {
 		p.rate = newPacer(o.MaxRate)
 	}
-	p.flog = publish.FailureLog{Log: p.log}
+	// No reminders of its own: the runner's once-a-minute reminder carries
+	// the connection error as its cause (Send wraps it).
+	p.flog = publish.FailureLog{Log: p.log, Every: -1}
 	co := paho.NewClientOptions().
 		AddBroker("tls://" + o.Endpoint).
 		SetClientID(o.ClientID).
