@@ -229,7 +229,7 @@ func (r *Runner) Stats() RunnerStats {
 // soon as the publisher's Send honours ctx). The record being delivered is
 // not acknowledged and stays in the spool. A spool error ends Run.
 func (r *Runner) Run(ctx context.Context) error {
-	defer r.update(func(st *RunnerStats) { st.State, st.Reason, st.Backoff = StateStopped, "", 0 })
+	defer r.update(func(st *RunnerStats) { st.State, st.Cause, st.Reason, st.Backoff = StateStopped, "", "", 0 })
 	var b pipeline.Batch
 	for {
 		if r.sp != nil && time.Since(r.requeueCheck) >= r.opts.RequeuePoll {

@@ -3,6 +3,7 @@ package publish
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -97,5 +98,44 @@ func TestRunnerLogsStateChangesOnce(t *testing.T) {
 	total := len(failing) + len(reminders) + len(retrying) + len(resumed)
 	if perMin := float64(total) / elapsed.Minutes(); perMin > 2 {
 		t.Errorf("%.1f log lines a minute while failing, want at most about 1", perMin)
+	}
+}
+
+// TestRunnerUnauthorized: an error wrapping ErrUnauthorized turns the
+// state to failing at the first attempt, shows as "failing: unauthorized",
+// backs off up to AuthMax instead of Max, and quarantines nothing.
+func TestRunnerUnauthorized(t *testing.T) {
+	f := newFixture(t, t.TempDir(), 1, 2)
+	clk := newFakeClock()
+	p := newFakePub(func(n int, b *pipeline.Batch, res []Result) error {
+		if n < 12 {
+			return fmt.Errorf("CONNACK 5 (%w): not Authorized", ErrUnauthorized)
+		}
+		return acceptAll(n, b, res)
+	})
+	r := NewRunner(p, f.cur, f.sp, RunnerOpts{Initial: 100 * time.Millisecond, Max: time.Second, AuthMax: 10 * time.Second, Clock: clk}, nil)
+	stop := run(t, r)
+	defer stop()
+	var last time.Duration
+	for i := range 12 {
+		waitCalls(t, p, 1)
+		d := clk.wait(t)
+		st := r.Stats()
+		if st.State != StateFailing || st.StateText() != "failing: unauthorized" || !strings.HasPrefix(st.Reason, "unauthorized: CONNACK 5") || st.LastError != "CONNACK 5 (unauthorized): not Authorized" {
+			t.Fatalf("attempt %d: state %q (%s) reason %q last_error %q", i+1, st.State, st.StateText(), st.Reason, st.LastError)
+		}
+		if d > 10*time.Second {
+			t.Fatalf("wait %v over AuthMax", d)
+		}
+		last = d
+		clk.Advance(d)
+	}
+	if last < 8*time.Second {
+		t.Errorf("backoff reached only %v after 12 unauthorized attempts, want near AuthMax 10 s", last)
+	}
+	waitCalls(t, p, 1)
+	waitAcked(t, f.cur, 1)
+	if st := r.Stats(); st.Rejected != 0 || st.State != StateIdle || st.StateText() != "idle" {
+		t.Fatalf("after recovery: %+v", st)
 	}
 }
