@@ -167,3 +167,42 @@ func TestSpoolHelp(t *testing.T) {
 		t.Fatalf("help: %v\n%s", err, out.String())
 	}
 }
+
+// TestSpoolRequeueWhileStopped: requeued with the agent stopped (the
+// directory lock free), the entries wait in requeue/ and are delivered
+// first thing when the publisher's runner starts.
+func TestSpoolRequeueWhileStopped(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	sp, err := spool.Open(dir, spool.Opts{SyncInterval: -1, Cursors: []string{"a"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := []pipeline.Reading{{Seq: 7, Metric: "rpm", Unit: "rpm", Time: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), Value: 1500, Count: 1}}
+	js, err := publish.ReadingsJSON(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Quarantine(spool.QuarantineEntry{Publisher: "a", Seq: 3, Reason: "bad value", Readings: js}); err != nil {
+		t.Fatal(err)
+	}
+	sp.Close()
+	out, _ := spoolCmd(t, "quarantine", "requeue", "--spool", dir)
+	if !strings.Contains(out, "requeued 1 entries for a") || !strings.Contains(out, "when the agent next starts") {
+		t.Fatalf("requeue:\n%s", out)
+	}
+	sp, err = spool.Open(dir, spool.Opts{SyncInterval: -1, Cursors: []string{"a"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &recorder{name: "a"}
+	cur, err := sp.Cursor("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := publish.NewRunner(a, cur, sp, publish.RunnerOpts{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; sp.Close() })
+	pollUntil(t, "requeued reading delivered at start", func() bool { return slices.Equal(a.seqs(), []uint64{7}) })
+}
