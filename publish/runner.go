@@ -43,6 +43,17 @@ type RunnerOpts struct {
 	// Max caps the wait (default 2 s, so the first retry after an outage
 	// comes soon; publishers that implement Readier are retried at once).
 	Max time.Duration
+	// AuthMax caps the wait instead of Max while the failure is
+	// ErrUnauthorized (default 60 s): it needs an operator, and retrying a
+	// remote API every 2 s for it only adds load; a fixed policy is noticed
+	// within a minute, or at once by a Readier publisher.
+	AuthMax time.Duration
+	// RemindEvery is how often a failure that goes on is logged again, with
+	// the attempt count and the last cause (default 1 min).
+	RemindEvery time.Duration
+	// RequeuePoll is how often the runner looks for entries an operator
+	// requeued for its publisher (default 5 s).
+	RequeuePoll time.Duration
 	// Multiplier grows the wait after each failed attempt (default 2).
 	Multiplier float64
 	// Jitter is the fraction of each wait that is random (default 0.2: a
@@ -66,8 +77,9 @@ type RunnerOpts struct {
 
 // DefaultRunnerOpts returns the defaults.
 func DefaultRunnerOpts() RunnerOpts {
-	return RunnerOpts{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0.2,
-		FailingAfter: 5, SendTimeout: 30 * time.Second, MergeReadings: 1000, Clock: clock.Real{}}
+	return RunnerOpts{Initial: 100 * time.Millisecond, Max: 2 * time.Second, AuthMax: time.Minute, Multiplier: 2, Jitter: 0.2,
+		FailingAfter: 5, SendTimeout: 30 * time.Second, MergeReadings: 1000, RemindEvery: DefaultRemindEvery,
+		RequeuePoll: 5 * time.Second, Clock: clock.Real{}}
 }
 
 func (o RunnerOpts) withDefaults() RunnerOpts {
@@ -79,6 +91,16 @@ func (o RunnerOpts) withDefaults() RunnerOpts {
 		o.Max = d.Max
 	}
 	o.Max = max(o.Max, o.Initial)
+	if o.AuthMax <= 0 {
+		o.AuthMax = d.AuthMax
+	}
+	o.AuthMax = max(o.AuthMax, o.Max)
+	if o.RemindEvery <= 0 {
+		o.RemindEvery = d.RemindEvery
+	}
+	if o.RequeuePoll <= 0 {
+		o.RequeuePoll = d.RequeuePoll
+	}
 	if o.Multiplier < 1 {
 		o.Multiplier = d.Multiplier
 	}
@@ -104,8 +126,12 @@ func (o RunnerOpts) withDefaults() RunnerOpts {
 type RunnerStats struct {
 	Name  string
 	State State
+	// Cause is the failure class while backing off or failing
+	// ("unauthorized", "unavailable", or empty; see publish.Cause).
+	Cause string
 	// Reason says why the state is backoff or failing (the last error or
-	// retry reason); empty otherwise.
+	// retry reason, after "<cause>: " when there is a Cause); empty
+	// otherwise.
 	Reason        string
 	LastError     string
 	LastErrorTime time.Time // zero when there was no error
@@ -116,6 +142,9 @@ type RunnerStats struct {
 	Batches       uint64    // spool records acknowledged
 	Attempts      uint64    // Send calls
 	Failures      uint64    // Send calls that left readings to retry
+	// Requeued counts readings delivered again from entries an operator
+	// requeued out of the quarantine.
+	Requeued uint64
 	// QuarantineErrors counts rejected readings that could not be written
 	// to the quarantine file (they are logged, then dropped).
 	QuarantineErrors uint64
@@ -125,6 +154,16 @@ type RunnerStats struct {
 	// LagSeconds is the age (by sensor time) of the oldest reading in the
 	// record being delivered; 0 when idle.
 	LagSeconds float64
+}
+
+// StateText is the state as the status page and /metrics show it: the
+// state, then the cause while backing off or failing ("failing:
+// unauthorized").
+func (s RunnerStats) StateText() string {
+	if s.Cause != "" && (s.State == StateBackoff || s.State == StateFailing) {
+		return string(s.State) + ": " + s.Cause
+	}
+	return string(s.State)
 }
 
 // Runner moves records from one spool cursor to one publisher: in order,
@@ -140,6 +179,16 @@ type Runner struct {
 	ready <-chan struct{}
 	// scratch decodes the records merge appends (Run's goroutine only).
 	scratch pipeline.Batch
+
+	// Failure logging state (Run's goroutine only): the state and cause
+	// last logged ("" while delivering fine), when the run of failures
+	// began, when it was last logged, and its failed attempts.
+	logState     State
+	logCause     string
+	failSince    time.Time
+	lastLog      time.Time
+	runFails     int
+	requeueCheck time.Time // last look at the requeue directory (wall clock)
 
 	mu       sync.Mutex
 	st       RunnerStats
@@ -180,18 +229,34 @@ func (r *Runner) Stats() RunnerStats {
 // soon as the publisher's Send honours ctx). The record being delivered is
 // not acknowledged and stays in the spool. A spool error ends Run.
 func (r *Runner) Run(ctx context.Context) error {
-	defer r.update(func(st *RunnerStats) { st.State, st.Reason, st.Backoff = StateStopped, "", 0 })
+	defer r.update(func(st *RunnerStats) { st.State, st.Cause, st.Reason, st.Backoff = StateStopped, "", "", 0 })
 	var b pipeline.Batch
 	for {
-		rec, err := r.cur.Next(ctx)
+		if r.sp != nil && time.Since(r.requeueCheck) >= r.opts.RequeuePoll {
+			if !r.drainRequeue(ctx) {
+				return nil
+			}
+		}
+		nctx, cancel := ctx, context.CancelFunc(func() {})
+		if r.sp != nil {
+			// Wake up to look at the requeue directory even when no
+			// records arrive.
+			nctx, cancel = context.WithTimeout(ctx, r.opts.RequeuePoll)
+		}
+		rec, err := r.cur.Next(nctx)
+		timedOut := nctx.Err() != nil && ctx.Err() == nil
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, spool.ErrClosed) {
 				return nil
 			}
+			if timedOut {
+				continue
+			}
 			return fmt.Errorf("publish: %s: %w", r.p.Name(), err)
 		}
 		if err := b.UnmarshalBinary(rec.Payload); err != nil {
-			r.quarantine(rec, "undecodable batch: "+err.Error(), 1)
+			r.quarantineRecord(rec, "undecodable batch: "+err.Error())
 			r.cur.Ack(rec.Seq)
 			continue
 		}
@@ -222,7 +287,7 @@ func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint
 			return last
 		}
 		if err := r.scratch.UnmarshalBinary(rec.Payload); err != nil {
-			r.quarantine(rec, "undecodable batch: "+err.Error(), 1)
+			r.quarantineRecord(rec, "undecodable batch: "+err.Error())
 		} else {
 			b.Readings = append(b.Readings, r.scratch.Readings...)
 		}
@@ -255,7 +320,14 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 	}()
 	for len(b.Readings) > 0 {
 		res = append(res[:0], make([]Result, len(b.Readings))...)
-		r.update(func(st *RunnerStats) { st.State, st.Backoff, st.Attempts = StateDelivering, 0, st.Attempts+1 })
+		r.update(func(st *RunnerStats) {
+			// A retry keeps the backoff or failing state: only a success
+			// ends it, so the page and the log do not flap at every attempt.
+			if st.State != StateBackoff && st.State != StateFailing {
+				st.State = StateDelivering
+			}
+			st.Backoff, st.Attempts = 0, st.Attempts+1
+		})
 		sctx, cancel := context.WithTimeout(ctx, r.opts.SendTimeout)
 		err := r.p.Send(sctx, b, res)
 		timedOut := sctx.Err() != nil && ctx.Err() == nil
@@ -299,27 +371,32 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 			why = "publisher asked to retry"
 		}
 		failed++
+		r.runFails++
+		cause := Cause(err)
+		limit := r.opts.Max
+		if cause == "unauthorized" {
+			limit = r.opts.AuthMax
+		}
+		backoff = min(backoff, limit)
 		wait := r.jitter(backoff)
-		backoff = min(time.Duration(float64(backoff)*r.opts.Multiplier), r.opts.Max)
+		backoff = min(time.Duration(float64(backoff)*r.opts.Multiplier), limit)
 		state := StateBackoff
-		if failed >= r.opts.FailingAfter {
+		if r.runFails >= r.opts.FailingAfter || cause == "unauthorized" {
+			// An authorisation failure will not pass by itself: failing at once.
 			state = StateFailing
+		}
+		reason := why
+		if cause != "" {
+			reason = cause + ": " + why
 		}
 		now := r.clk.Now()
 		r.update(func(st *RunnerStats) {
-			if state == StateFailing && st.State != StateFailing {
-				r.log.Warn("publish: publisher failing", "batch", b.ID, "attempts", failed, "err", why)
-			}
-			st.State, st.Reason, st.Backoff = state, why, wait
+			st.State, st.Cause, st.Reason, st.Backoff = state, cause, reason, wait
 			st.LastError, st.LastErrorTime = why, now
 			st.Failures++
 			st.Retried += uint64(len(keep))
 		})
-		if failed == 1 {
-			r.log.Warn("publish: delivery failed; retrying", "batch", b.ID, "retry_readings", len(keep), "err", why)
-		} else {
-			r.log.Debug("publish: delivery failed; retrying", "batch", b.ID, "attempt", failed, "wait", wait, "err", why)
-		}
+		r.logFailure(now, state, cause, b.ID, len(keep), wait, why)
 		select {
 		case <-ctx.Done():
 			return false
@@ -331,16 +408,43 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 	return true
 }
 
-func (r *Runner) succeeded(failed int) {
+func (r *Runner) succeeded(int) {
 	now := r.clk.Now()
 	r.update(func(st *RunnerStats) {
-		st.State, st.Reason, st.Backoff = StateIdle, "", 0
+		st.State, st.Cause, st.Reason, st.Backoff = StateIdle, "", "", 0
 		st.LastSuccess = now
 		st.Batches++
 	})
-	if failed > 0 {
-		r.log.Info("publish: delivery resumed", "failed_attempts", failed)
+	if r.logState != "" {
+		r.log.Info("publish: delivery resumed", "failed_attempts", r.runFails, "failed_for", now.Sub(r.failSince).Round(time.Millisecond))
 	}
+	r.logState, r.logCause, r.runFails = "", "", 0
+}
+
+// logFailure logs a failed attempt: the first of a run and every change of
+// state or cause at once, then a reminder at most every RemindEvery with the
+// attempt count and the last cause; other attempts only at debug level.
+func (r *Runner) logFailure(now time.Time, state State, cause string, batch uint64, retry int, wait time.Duration, why string) {
+	attrs := []any{"batch", batch, "attempts", r.runFails, "err", why}
+	if cause != "" {
+		attrs = append(attrs, "cause", cause)
+	}
+	switch {
+	case r.logState == "" && state == StateBackoff:
+		r.failSince = now
+		r.log.Warn("publish: delivery failed; retrying", append(attrs, "retry_readings", retry)...)
+	case r.logState == "" || state != r.logState || cause != r.logCause:
+		if r.logState == "" {
+			r.failSince = now
+		}
+		r.log.Warn("publish: publisher failing", append(attrs, "state", string(state), "failing_for", now.Sub(r.failSince).Round(time.Second))...)
+	case now.Sub(r.lastLog) >= r.opts.RemindEvery:
+		r.log.Warn("publish: publisher still failing", append(attrs, "state", string(state), "failing_for", now.Sub(r.failSince).Round(time.Second))...)
+	default:
+		r.log.Debug("publish: delivery failed; retrying", append(attrs, "wait", wait)...)
+		return
+	}
+	r.logState, r.logCause, r.lastLog = state, cause, now
 }
 
 // jitter returns a wait between (1-Jitter)d and d.
@@ -355,7 +459,8 @@ func (r *Runner) update(f func(*RunnerStats)) {
 }
 
 // quarantineReadings writes rejected readings to the quarantine file, one
-// entry per distinct reason, each a batch with the record's ID.
+// entry per distinct reason, each with the record's ID and the readings as
+// JSON objects.
 func (r *Runner) quarantineReadings(id uint64, rejects []rejection) {
 	for len(rejects) > 0 {
 		want := rejects[0].reason
@@ -363,32 +468,89 @@ func (r *Runner) quarantineReadings(id uint64, rejects []rejection) {
 		if reason == "" {
 			reason = "rejected"
 		}
-		b := pipeline.Batch{ID: id}
+		var rs []pipeline.Reading
 		rest := rejects[:0]
 		for _, rj := range rejects {
 			if rj.reason == want {
-				b.Readings = append(b.Readings, rj.reading)
+				rs = append(rs, rj.reading)
 			} else {
 				rest = append(rest, rj)
 			}
 		}
-		payload, err := b.AppendBinary(nil)
+		e := spool.QuarantineEntry{Seq: id, Reason: reason}
+		js, err := ReadingsJSON(rs)
 		if err != nil {
 			r.log.Error("publish: encode rejected readings", "batch", id, "err", err)
+			b := pipeline.Batch{ID: id, Readings: rs}
+			e.Payload, _ = b.AppendBinary(nil)
 		}
-		r.quarantine(spool.Record{Seq: id, Payload: payload}, reason, len(b.Readings))
+		e.Readings = js
+		r.quarantine(e, len(rs))
 		rejects = rest
 	}
 }
 
-func (r *Runner) quarantine(rec spool.Record, reason string, readings int) {
+// quarantineRecord quarantines a record that does not decode: its raw
+// payload is all there is to keep.
+func (r *Runner) quarantineRecord(rec spool.Record, reason string) {
+	r.quarantine(spool.QuarantineEntry{Seq: rec.Seq, Reason: reason, Payload: rec.Payload}, 1)
+}
+
+func (r *Runner) quarantine(e spool.QuarantineEntry, readings int) {
 	r.update(func(st *RunnerStats) { st.Rejected += uint64(readings) })
-	r.log.Warn("publish: readings rejected", "batch", rec.Seq, "readings", readings, "reason", reason)
+	r.log.Warn("publish: readings rejected", "batch", e.Seq, "readings", readings, "reason", e.Reason)
 	if r.sp == nil {
 		return
 	}
-	if err := r.sp.Quarantine(r.p.Name(), rec, reason); err != nil {
+	e.Publisher = r.p.Name()
+	e.Time = r.clk.Now()
+	if err := r.sp.Quarantine(e); err != nil {
 		r.update(func(st *RunnerStats) { st.QuarantineErrors += uint64(readings) })
-		r.log.Error("publish: quarantine failed; rejected readings dropped", "batch", rec.Seq, "readings", readings, "err", err)
+		r.log.Error("publish: quarantine failed; rejected readings dropped", "batch", e.Seq, "readings", readings, "err", err)
 	}
+}
+
+// drainRequeue delivers the entries an operator requeued for this
+// publisher (spool.Requeue), oldest file first, and removes each file once
+// all its entries are accepted or quarantined again. It returns false if
+// ctx ended first; the file being delivered stays and is delivered again
+// (from its start) next time.
+func (r *Runner) drainRequeue(ctx context.Context) bool {
+	r.requeueCheck = time.Now()
+	files, err := spool.RequeueFiles(r.sp.Dir(), r.p.Name())
+	if err != nil {
+		r.log.Error("publish: requeue: list", "err", err)
+		return true
+	}
+	for _, f := range files {
+		es, damaged, err := spool.ReadRequeueFile(f)
+		if err != nil {
+			r.log.Error("publish: requeue: read", "file", f, "err", err)
+			continue
+		}
+		for _, d := range damaged {
+			r.log.Error("publish: requeue: damaged line skipped", "file", f, "err", d)
+		}
+		readings := 0
+		for _, e := range es {
+			rs, err := ParseReadingsJSON(e.Readings)
+			if err != nil {
+				r.quarantine(spool.QuarantineEntry{Seq: e.Seq, Reason: "requeued entry: " + err.Error(), Readings: e.Readings}, 0)
+				continue
+			}
+			b := pipeline.Batch{ID: e.Seq, Readings: rs}
+			n := uint64(len(rs))
+			if !r.deliver(ctx, &b) {
+				return false
+			}
+			readings += len(rs)
+			r.update(func(st *RunnerStats) { st.Requeued += n })
+		}
+		if err := r.sp.RemoveRequeueFile(f); err != nil {
+			r.log.Error("publish: requeue: remove delivered file", "file", f, "err", err)
+			continue
+		}
+		r.log.Info("publish: requeued entries delivered", "file", f, "entries", len(es), "readings", readings)
+	}
+	return true
 }

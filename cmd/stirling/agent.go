@@ -73,9 +73,6 @@ func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logg
 	// accelerated: its sync interval protects the SD card, not the model.
 	so.Clock = clock.Real{}
 	for i, pc := range cfg.Publishers {
-		if pc.Type == configs.TypeGreengrass && gg == nil {
-			continue // disabled outside Greengrass (see openPublishers)
-		}
 		so.Cursors = append(so.Cursors, publisherName(pc, i))
 	}
 	sp, err := spool.Open(dir, so, log)

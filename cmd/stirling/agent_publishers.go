@@ -42,8 +42,12 @@ func (a *agent) openPublishers() error {
 			p = mp
 		case configs.TypeGreengrass:
 			if a.gg == nil {
-				log.Error("greengrass publisher disabled: not running under Greengrass (no IPC connection); its readings are not kept for it")
-				continue
+				// It stays configured: its cursor keeps its readings in the
+				// spool and its state says why nothing is delivered.
+				log.Error("greengrass publisher cannot deliver: not running under Greengrass (no IPC socket in the environment); its readings wait in the spool",
+					"publisher", name, "env", greengrass.EnvSocket)
+				p = publish.NewUnavailable(name, greengrass.ErrNoSocket)
+				break
 			}
 			gp, err := greengrass.NewPublisher(a.gg, greengrassOpts(a.cfg, &pc))
 			if err != nil {

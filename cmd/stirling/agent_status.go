@@ -80,7 +80,7 @@ func (a *agent) Snapshot() status.Snapshot {
 		rs := r.Stats()
 		snap.Publishers = append(snap.Publishers, status.PublisherStatus{
 			Name:          rs.Name,
-			State:         string(rs.State),
+			State:         rs.StateText(),
 			LastError:     rs.LastError,
 			LastErrorTime: rs.LastErrorTime,
 			LastSuccess:   rs.LastSuccess,

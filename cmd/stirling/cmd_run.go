@@ -154,18 +154,33 @@ func loadRunConfig(ctx context.Context, path string, log *slog.Logger) (*configs
 		cfg, err := configs.Load(path)
 		return cfg, nil, err
 	}
-	if _, err := os.Stat(sock); err != nil {
-		log.Warn("Greengrass IPC socket is missing: using the config file", "socket", sock, "config", path, "err", err)
+	// Without the nucleus now, the configuration comes from the file and
+	// the IPC client keeps connecting in the background: the greengrass
+	// publisher stays configured (failing, its readings in the spool) and
+	// delivers once the nucleus answers; the configuration watch then
+	// applies the deployment's configuration.
+	later := func() (*configs.Config, *greengrass.Client, error) {
 		cfg, err := configs.Load(path)
-		return cfg, nil, err
+		if err != nil {
+			return nil, nil, err
+		}
+		gg, err := greengrass.Connect(&greengrass.Opts{Logger: log})
+		if err != nil {
+			log.Error("no Greengrass IPC client", "err", err)
+			return cfg, nil, nil
+		}
+		return cfg, gg, nil
+	}
+	if _, err := os.Stat(sock); err != nil {
+		log.Warn("Greengrass IPC socket is missing: using the config file; connecting to the nucleus in the background", "socket", sock, "config", path, "err", err)
+		return later()
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	gg, err := greengrass.Dial(dctx, &greengrass.Opts{Logger: log})
 	if err != nil {
-		log.Warn("cannot connect to the Greengrass nucleus: using the config file", "socket", sock, "config", path, "err", err)
-		cfg, err := configs.Load(path)
-		return cfg, nil, err
+		log.Warn("cannot connect to the Greengrass nucleus: using the config file; connecting in the background", "socket", sock, "config", path, "err", err)
+		return later()
 	}
 	m, err := gg.GetConfiguration(dctx, nil)
 	if err != nil || len(m) == 0 {

@@ -72,6 +72,7 @@ func commands() []command {
 		{"calibrate", "place the three camera regions on a live thermal image (run once per setup)", cmdCalibrate},
 		{"thermal", "MLX90640 tools: decode EEPROM + frame dumps to temperatures", cmdThermal},
 		{"config", "check a config file and print the effective config", cmdConfig},
+		{"spool", "list the quarantine and requeue entries from it", cmdSpool},
 		{"recipe", "render and validate the Greengrass V2 component recipe", cmdRecipe},
 		{"version", "print version, commit and build date", cmdVersion},
 	}

@@ -269,3 +269,12 @@ func (c *Cursor) Ack(seq uint64) {
 	seq = min(seq, c.delivered)
 	c.acked = max(c.acked, seq)
 }
+
+// ValidCursorName reports whether name can name a cursor (and so a
+// publisher's requeue directory): ErrCursorName otherwise.
+func ValidCursorName(name string) error {
+	if !validCursorName(name) {
+		return fmt.Errorf("%w: %q", ErrCursorName, name)
+	}
+	return nil
+}

@@ -19,8 +19,11 @@
 //   - <name>.cursor, one per cursor: two 16-byte slots (acked seq,
 //     generation, CRC-32C) written alternately, so a torn cursor write
 //     always leaves the previous value readable.
-//   - quarantine.jsonl (and quarantine.jsonl.1 after rotation): batches a
-//     publisher rejected permanently, one JSON object per line.
+//   - quarantine.jsonl (and quarantine.jsonl.1 after rotation): readings a
+//     publisher rejected permanently, one JSON object per line
+//     (QuarantineEntry), under quarantine.lock.
+//   - requeue/<publisher>/*.jsonl: entries an operator requeued (Requeue)
+//     for that publisher's runner, which deletes each file once delivered.
 //
 // # Durability and wear
 //

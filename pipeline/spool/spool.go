@@ -165,9 +165,7 @@ type Spool struct {
 
 	lock *os.File // holds the directory lock until Close
 
-	qmu   sync.Mutex
-	qfile *os.File
-	qsize int64
+	qmu sync.Mutex // serializes quarantine appends in this process
 
 	st counters
 }
@@ -802,12 +800,6 @@ func (s *Spool) Close() error {
 		c.closeReader()
 		c.rmu.Unlock()
 	}
-	s.qmu.Lock()
-	if s.qfile != nil {
-		errs = append(errs, s.qfile.Close())
-		s.qfile = nil
-	}
-	s.qmu.Unlock()
 	errs = append(errs, s.lock.Close())
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -313,27 +314,116 @@ func TestQuarantine(t *testing.T) {
 	s := mustOpen(t, dir, Opts{MaxQuarantineBytes: 400})
 	defer s.Close()
 	for i := uint64(1); i <= 4; i++ {
-		if err := s.Quarantine("sitewise", Record{Seq: i, Payload: []byte{0, 1, 2, byte(i)}}, "timestamp older than 7 days"); err != nil {
+		e := QuarantineEntry{Publisher: "sitewise", Seq: i, Reason: "timestamp older than 7 days", Readings: json.RawMessage(`[{"seq":` + strconv.FormatUint(i, 10) + `,"metric":"rpm"}]`)}
+		if err := s.Quarantine(e); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if err := s.Quarantine(QuarantineEntry{Publisher: "sitewise", Seq: 5, Reason: "undecodable", Payload: []byte{0, 1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	b1, _ := os.ReadFile(filepath.Join(dir, QuarantineFile+".1"))
 	b, err := os.ReadFile(filepath.Join(dir, QuarantineFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	var e QuarantineEntry
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &e); err != nil {
-		t.Fatal(err)
+	b = append(b1, b...)
+	if !strings.Contains(string(b), `"readings":[{"seq":4,"metric":"rpm"}]`) {
+		t.Fatalf("entry is not readable JSON: %s", b)
 	}
-	if e.Publisher != "sitewise" || e.Seq != 4 || e.Reason != "timestamp older than 7 days" || !bytes.Equal(e.Payload, []byte{0, 1, 2, 4}) {
-		t.Fatalf("entry %+v", e)
+	es, damaged, err := ReadQuarantine(dir)
+	if err != nil || len(damaged) > 0 {
+		t.Fatal(err, damaged)
+	}
+	last := es[len(es)-1]
+	if last.Publisher != "sitewise" || last.Seq != 5 || !bytes.Equal(last.Payload, []byte{0, 1, 2}) || last.Time.IsZero() {
+		t.Fatalf("entry %+v", last)
 	}
 	if _, err := os.Stat(filepath.Join(dir, QuarantineFile+".1")); err != nil {
 		t.Fatalf("quarantine file not rotated at 400 bytes: %v", err)
 	}
-	if s.Stats().Quarantined != 4 {
+	if s.Stats().Quarantined != 5 {
 		t.Fatalf("Quarantined = %d", s.Stats().Quarantined)
+	}
+}
+
+// TestRequeue: entries of the chosen publisher move to its requeue
+// directory and out of the quarantine, while the agent keeps appending:
+// nothing is lost or duplicated.
+func TestRequeue(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Opts{MaxQuarantineBytes: 1 << 20})
+	defer s.Close()
+	entry := func(pub string, seq uint64) QuarantineEntry {
+		return QuarantineEntry{Publisher: pub, Seq: seq, Reason: "rejected", Readings: json.RawMessage(`[{"seq":` + strconv.FormatUint(seq, 10) + `}]`)}
+	}
+	for i := uint64(1); i <= 20; i++ {
+		pub := "a"
+		if i%2 == 0 {
+			pub = "b"
+		}
+		if err := s.Quarantine(entry(pub, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Quarantine(QuarantineEntry{Publisher: "a", Seq: 99, Reason: "undecodable", Payload: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	// The agent appends b's entries while the operator requeues a's.
+	done := make(chan error, 1)
+	go func() {
+		for i := uint64(100); i < 150; i++ {
+			if err := s.Quarantine(entry("b", i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	res, err := Requeue(dir, func(e *QuarantineEntry) bool { return e.Publisher == "a" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if res.Requeued["a"] != 10 || len(res.Requeued) != 1 || res.Readings != 10 || res.Undecodable != 1 || len(res.Files) != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	files, err := RequeueFiles(dir, "a")
+	if err != nil || len(files) != 1 {
+		t.Fatalf("requeue files %v %v", files, err)
+	}
+	got, _, err := ReadRequeueFile(files[0])
+	if err != nil || len(got) != 10 || got[0].Seq != 1 || got[9].Seq != 19 {
+		t.Fatalf("requeue file holds %+v %v", got, err)
+	}
+	if other, _ := RequeueFiles(dir, "b"); len(other) != 0 {
+		t.Fatalf("requeue files for b: %v", other)
+	}
+	es, damaged, err := ReadQuarantine(dir)
+	if err != nil || len(damaged) > 0 {
+		t.Fatal(err, damaged)
+	}
+	var bs, as int
+	for _, e := range es {
+		switch {
+		case e.Publisher == "b":
+			bs++
+		case e.Seq == 99:
+			as++
+		default:
+			t.Errorf("requeued entry %d still in the quarantine", e.Seq)
+		}
+	}
+	if bs != 60 || as != 1 {
+		t.Errorf("quarantine keeps %d of b's 60 entries and %d of 1 undecodable", bs, as)
+	}
+	if err := s.RemoveRequeueFile(files[0]); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := RequeueFiles(dir, "a"); len(left) != 0 {
+		t.Fatalf("left %v", left)
 	}
 }
 

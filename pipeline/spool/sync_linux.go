@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,4 +55,54 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("spool: lock: %w", lerr)
 	}
 	return f, nil
+}
+
+// lockFile takes an exclusive flock on path (created if missing), waiting
+// for it, and returns the function that releases it.
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("flock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// Locked reports whether a process (the agent) holds dir's directory lock
+// now. It takes the lock for an instant if it is free.
+func Locked(dir string) (bool, error) {
+	f, err := os.Open(filepath.Join(dir, "LOCK"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("spool: lock: %w", err)
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("spool: lock: %w", err)
+	}
+	return false, nil // closing f releases it
+}
+
+// fileOwner returns the owner of a file from its FileInfo.
+func fileOwner(st os.FileInfo) (uid, gid int, ok bool) {
+	s, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return int(s.Uid), int(s.Gid), true
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stirling-iot/stirling/publish"
 )
 
 // Environment variables the nucleus sets for a component (reference §2.1).
@@ -33,7 +35,10 @@ type Opts struct {
 	// while reconnecting; 0 means 10 s.
 	CallTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the reconnect backoff (doubling, with
-	// jitter); 0 means 200 ms and 30 s.
+	// jitter); 0 means 200 ms and 5 s. Dialling the local socket costs
+	// next to nothing and failures are logged once a minute, so the cap is
+	// short: the backlog flows within about 5 s of the nucleus returning
+	// from a restart.
 	MinBackoff, MaxBackoff time.Duration
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
@@ -53,6 +58,13 @@ type Client struct {
 	subs  map[*Subscription]struct{}
 
 	notify map[chan struct{}]struct{} // Reconnected channels; guarded by mu
+	// downErr is why the last connection attempt failed since the
+	// connection was lost (nil while connected, and until the first
+	// reconnect attempt fails); guarded by mu. Calls fail with it at once
+	// instead of waiting out their deadline.
+	downErr error
+	downSig chan struct{} // closed when downErr is first set after a loss; guarded by mu
+	flog    publish.FailureLog
 
 	closed   chan struct{}
 	closeOne sync.Once
@@ -65,6 +77,57 @@ type Client struct {
 // rejected CONNECT returns ErrConnectRejected at once; later connection
 // losses are repaired in the background until Close.
 func Dial(ctx context.Context, o *Opts) (*Client, error) {
+	c, err := newClient(o)
+	if err != nil {
+		return nil, err
+	}
+	cn, err := dialConn(ctx, c)
+	if err != nil {
+		c.stats.connectErrors.Add(1)
+		return nil, err
+	}
+	c.stats.connects.Add(1)
+	c.mu.Lock()
+	select {
+	case <-cn.done: // already lost: the supervisor reconnects
+	default:
+		c.cur = cn
+		close(c.ready)
+	}
+	c.mu.Unlock()
+	c.log.Info("IPC connected", "socket", c.opts.SocketPath)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.supervise(cn)
+	}()
+	return c, nil
+}
+
+// Connect returns a Client that connects in the background, at once and
+// then with backoff (MinBackoff doubling to MaxBackoff, jittered) until it
+// succeeds or Close, and then repairs losses as Dial's does. It fails only
+// without a socket path or token. Until the first connection, calls fail
+// with ErrDisconnected wrapping the last attempt's error (which wraps
+// publish.ErrUnauthorized for a rejected CONNECT, publish.ErrUnavailable
+// otherwise); Reconnected channels fire when it connects.
+func Connect(o *Opts) (*Client, error) {
+	c, err := newClient(o)
+	if err != nil {
+		return nil, err
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if cn := c.reconnect(true); cn != nil {
+			c.supervise(cn)
+		}
+	}()
+	return c, nil
+}
+
+// newClient applies the defaults to o; the client has no connection yet.
+func newClient(o *Opts) (*Client, error) {
 	c := &Client{closed: make(chan struct{}), subs: make(map[*Subscription]struct{}), notify: make(map[chan struct{}]struct{})}
 	if o != nil {
 		c.opts = *o
@@ -91,32 +154,19 @@ func Dial(ctx context.Context, o *Opts) (*Client, error) {
 		c.opts.MinBackoff = 200 * time.Millisecond
 	}
 	if c.opts.MaxBackoff < c.opts.MinBackoff {
-		c.opts.MaxBackoff = max(30*time.Second, c.opts.MinBackoff)
+		c.opts.MaxBackoff = max(5*time.Second, c.opts.MinBackoff)
 	}
 	c.log = c.opts.Logger
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("component", "greengrass")
-
+	// No reminders of its own: a publisher's runner reminds once a minute
+	// with the connection error as its cause, and the configuration watch
+	// has its own.
+	c.flog = publish.FailureLog{Log: c.log, Every: -1}
 	c.ready = make(chan struct{})
-	cn, err := dialConn(ctx, c)
-	if err != nil {
-		c.stats.connectErrors.Add(1)
-		return nil, err
-	}
-	c.stats.connects.Add(1)
-	c.mu.Lock()
-	select {
-	case <-cn.done: // already lost: the supervisor reconnects
-	default:
-		c.cur = cn
-		close(c.ready)
-	}
-	c.mu.Unlock()
-	c.log.Info("IPC connected", "socket", c.opts.SocketPath)
-	c.wg.Add(1)
-	go c.supervise(cn)
+	c.downSig = make(chan struct{})
 	return c, nil
 }
 
@@ -137,7 +187,6 @@ func (c *Client) Close() error {
 
 // supervise waits for the connection to end and reconnects with backoff.
 func (c *Client) supervise(cn *conn) {
-	defer c.wg.Done()
 	for {
 		select {
 		case <-c.closed:
@@ -150,36 +199,61 @@ func (c *Client) supervise(cn *conn) {
 		default:
 		}
 		c.log.Warn("IPC connection lost; reconnecting", "err", cn.closeErr())
-		cn = c.reconnect()
+		cn = c.reconnect(false)
 		if cn == nil {
 			return
 		}
 	}
 }
 
-// reconnect dials until it succeeds or the client is closed.
-func (c *Client) reconnect() *conn {
+// reconnect dials until it succeeds or the client is closed; first dials
+// once at once (Connect) instead of waiting the first backoff. Failures are
+// logged once, then reminded once a minute (publish.FailureLog).
+func (c *Client) reconnect(first bool) *conn {
 	backoff := c.opts.MinBackoff
 	for {
-		// Full jitter on the upper half keeps a fleet from reconnecting in step.
-		d := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-c.closed:
-			return nil
-		case <-time.After(d):
+		if !first {
+			// Full jitter on the upper half keeps a fleet from reconnecting in step.
+			d := backoff/2 + rand.N(backoff/2+1)
+			select {
+			case <-c.closed:
+				return nil
+			case <-time.After(d):
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.opts.CallTimeout)
 		cn, err := dialConn(ctx, c)
 		cancel()
 		if err != nil {
 			c.stats.connectErrors.Add(1)
-			c.log.Warn("IPC reconnect failed", "err", err, "backoff", backoff)
+			class := publish.ErrUnavailable
+			if errors.Is(err, ErrConnectRejected) {
+				class = publish.ErrUnauthorized
+			}
+			err = fmt.Errorf("%w (%w)", err, class)
+			c.mu.Lock()
+			if c.downErr == nil {
+				close(c.downSig)
+			}
+			c.downErr = err
+			c.mu.Unlock()
+			if first {
+				backoff = c.opts.MinBackoff / 2 // the first wait is MinBackoff
+			}
 			backoff = min(2*backoff, c.opts.MaxBackoff)
+			c.flog.Fail("IPC connect failing", "IPC still failing to connect", err, "socket", c.opts.SocketPath, "retry_in", backoff)
+			first = false
 			continue
 		}
 		c.stats.connects.Add(1)
-		c.stats.reconnects.Add(1)
-		c.log.Info("IPC reconnected")
+		if first {
+			c.log.Info("IPC connected", "socket", c.opts.SocketPath)
+		} else {
+			c.stats.reconnects.Add(1)
+		}
+		if c.flog.Recovered("IPC reconnected", "socket", c.opts.SocketPath) == 0 && !first {
+			c.log.Info("IPC reconnected")
+		}
 		c.mu.Lock()
 		select {
 		case <-c.closed: // Close ran while we dialled
@@ -189,6 +263,9 @@ func (c *Client) reconnect() *conn {
 		default:
 		}
 		c.cur = cn
+		if c.downErr != nil {
+			c.downErr, c.downSig = nil, make(chan struct{})
+		}
 		select {
 		case <-c.ready:
 		default:
@@ -240,10 +317,15 @@ func (c *Client) StopReconnected(ch <-chan struct{}) {
 func (c *Client) conn(ctx context.Context) (*conn, error) {
 	for {
 		c.mu.Lock()
-		cn, ready := c.cur, c.ready
+		cn, ready, down, downSig := c.cur, c.ready, c.downErr, c.downSig
 		c.mu.Unlock()
 		if cn != nil {
 			return cn, nil
+		}
+		if down != nil {
+			// A reconnect attempt already failed: the nucleus is away, not
+			// blinking. Fail at once with the reason.
+			return nil, fmt.Errorf("%w: %w", ErrDisconnected, down)
 		}
 		select {
 		case <-c.closed:
@@ -251,6 +333,7 @@ func (c *Client) conn(ctx context.Context) (*conn, error) {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: waiting for reconnect: %w", ErrDisconnected, ctx.Err())
 		case <-ready:
+		case <-downSig:
 		}
 	}
 }

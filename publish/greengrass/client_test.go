@@ -514,7 +514,9 @@ func TestPublisherSend(t *testing.T) {
 		{"batch split by size", PublisherOpts{Thing: "pi-01", MaxPayload: 1000}, 50, ipctest.Reply{}, 6, publish.Accepted, false},
 		{"sample", PublisherOpts{Thing: "pi-01", Layout: LayoutSample}, 5, ipctest.Reply{}, 5, publish.Accepted, false},
 		{"local", PublisherOpts{Thing: "pi-01", Destination: DestLocal, Topic: "stirling/{thing}"}, 5, ipctest.Reply{}, 1, publish.Accepted, false},
-		{"unauthorized", PublisherOpts{Thing: "pi-01"}, 5, ipctest.Reply{Error: "UnauthorizedError", Message: "Not Authorized"}, 0, publish.Rejected, false},
+		// An authorisation failure is the deployment's, not the readings': retry.
+		{"unauthorized", PublisherOpts{Thing: "pi-01"}, 5, ipctest.Reply{Error: "UnauthorizedError", Message: "Not Authorized"}, 0, publish.Retry, true},
+		{"invalid arguments", PublisherOpts{Thing: "pi-01"}, 5, ipctest.Reply{Error: "InvalidArgumentsError", Message: "bad payload"}, 0, publish.Rejected, false},
 		{"service error", PublisherOpts{Thing: "pi-01"}, 5, ipctest.Reply{Error: "ServiceError", Message: "spool full"}, 0, publish.Retry, true},
 		{"dropped", PublisherOpts{Thing: "pi-01"}, 5, ipctest.Reply{Drop: true}, 0, publish.Retry, true},
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/stirling-iot/stirling/publish"
 )
 
 // ConfigDebounce is how long WatchConfiguration waits after an update event
@@ -105,6 +107,7 @@ func (c *Client) WatchConfiguration(ctx context.Context, keyPath []string, apply
 // waiting with the reconnect backoff between transient failures.
 func (c *Client) retryTransient(ctx context.Context, f func() error) error {
 	backoff := c.opts.MinBackoff
+	fl := publish.FailureLog{Log: c.log}
 	for {
 		err := f()
 		if err == nil || !transient(err) || ctx.Err() != nil {
@@ -113,7 +116,7 @@ func (c *Client) retryTransient(ctx context.Context, f func() error) error {
 			}
 			return err
 		}
-		c.log.Warn("configuration watch: transient failure; retrying", "err", err, "backoff", backoff)
+		fl.Fail("configuration watch: transient failure; retrying", "configuration watch: still failing", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

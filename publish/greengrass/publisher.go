@@ -161,8 +161,10 @@ func (p *Publisher) Close() error {
 // at most MaxPayload bytes; each message's readings share its outcome. A
 // retryable IPC error (ServiceError: spooler full, device offline) or a lost
 // connection stops the attempt with an error and leaves the rest as Retry;
-// a client error (UnauthorizedError: no accessControl policy for the topic,
-// InvalidArgumentsError) rejects that message's readings with the reason.
+// so does UnauthorizedError (no accessControl policy for the topic: the
+// error wraps publish.ErrUnauthorized, and the readings wait in the spool
+// until the deployment is fixed). Another client error
+// (InvalidArgumentsError) rejects that message's readings with the reason.
 func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.Result) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -181,6 +183,15 @@ func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.R
 		}
 		var ipcErr *Error
 		switch {
+		case errors.As(err, &ipcErr) && ipcErr.Code == "UnauthorizedError":
+			// The component's accessControl does not grant this topic: a
+			// deployment to fix, not bad readings. Keep them for retry.
+			n := 0
+			for _, rest := range p.msgs[m:] {
+				n += setRange(res, rest, publish.Result{Reason: err.Error()})
+			}
+			p.retried.Add(uint64(n))
+			return fmt.Errorf("greengrass: publish batch %d: %w (%w)", b.ID, err, publish.ErrUnauthorized)
 		case err == nil:
 			n := setRange(res, msg, publish.Result{Status: publish.Accepted})
 			p.messages.Add(1)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/publish"
@@ -121,13 +122,23 @@ type Opts struct {
 	// MaxRate limits publishes per second (IoT Core allows 100 per
 	// connection). 0 means the default 100; negative means no limit.
 	MaxRate int
-	// ReconnectInterval is the pause between attempts while the broker is
-	// unreachable (jittered between half and all of it). Default 250 ms:
-	// a refused TCP connection costs nothing, and delivery resumes within
-	// about a quarter of a second of the network coming back.
+	// ReconnectInterval is the first pause after a failed attempt while the
+	// broker is unreachable (refused, no route, timed out); it doubles
+	// with every failure up to MaxReconnectInterval. Each pause is jittered
+	// between half and all of it. Default 250 ms.
 	ReconnectInterval time.Duration
-	// MaxBackoff caps the exponential backoff after the broker refused the
-	// CONNECT. Default 2 min.
+	// MaxReconnectInterval caps that backoff. Default 1 s: an attempt at an
+	// unreachable broker costs one SYN (and its RST or ICMP answer), and the
+	// cap bounds how long after the network comes back delivery resumes (at
+	// most about 1 s plus the TLS handshake). The log is not tied to
+	// attempts: one line when the failure starts, then one reminder a
+	// minute.
+	MaxReconnectInterval time.Duration
+	// MaxBackoff caps the exponential backoff (from 1 s) after the broker
+	// answered and refused: a CONNACK refusal, a TLS verdict, a drop before
+	// CONNACK. Default 1 min: a refusal needs an operator, every attempt is
+	// a full TLS handshake that IoT Core throttles per client ID, and a
+	// fixed policy is noticed within a minute.
 	MaxBackoff time.Duration
 	// TLS, when set, is used as is instead of CertFile/KeyFile/CAFile.
 	TLS *tls.Config
@@ -153,16 +164,19 @@ type Stats struct {
 
 // Publisher publishes batches over MQTT. It is safe for concurrent use.
 type Publisher struct {
-	name    string
-	topic   string
-	log     *slog.Logger
-	client  paho.Client
-	enc     encoderPool
-	window  chan struct{}
-	ack     time.Duration
-	rate    *pacer
-	reconn  time.Duration
-	backoff time.Duration
+	name      string
+	topic     string
+	log       *slog.Logger
+	client    paho.Client
+	enc       encoderPool
+	window    chan struct{}
+	ack       time.Duration
+	rate      *pacer
+	reconn    time.Duration
+	reconnMax time.Duration
+	backoff   time.Duration
+	endpoint  string
+	flog      publish.FailureLog
 
 	lost   chan error // connection-lost notifications (cap 1)
 	cancel context.CancelFunc
@@ -174,6 +188,7 @@ type Publisher struct {
 	lastErr string
 	lastAt  time.Time
 	upAt    time.Time
+	connErr error // why the last connection attempt failed or the connection dropped; nil while connected
 
 	connected                                              atomic.Bool
 	dialFailed                                             atomic.Bool // this attempt failed before TCP+TLS were up
@@ -215,21 +230,26 @@ func New(opts Opts, log *slog.Logger) (*Publisher, error) {
 		return nil, err
 	}
 	p := &Publisher{
-		name:    o.Name,
-		topic:   o.Topic,
-		log:     log.With("component", "mqtt"),
-		enc:     encoderPool{layout: o.Layout, device: o.Thing, max: o.MaxPayload},
-		window:  make(chan struct{}, o.InFlight),
-		ack:     o.AckTimeout,
-		reconn:  o.ReconnectInterval,
-		backoff: o.MaxBackoff,
-		lost:    make(chan error, 1),
-		done:    make(chan struct{}),
-		ready:   make(chan struct{}, 1),
+		name:      o.Name,
+		topic:     o.Topic,
+		log:       log.With("component", "mqtt"),
+		enc:       encoderPool{layout: o.Layout, device: o.Thing, max: o.MaxPayload},
+		window:    make(chan struct{}, o.InFlight),
+		ack:       o.AckTimeout,
+		reconn:    o.ReconnectInterval,
+		reconnMax: o.MaxReconnectInterval,
+		backoff:   o.MaxBackoff,
+		endpoint:  o.Endpoint,
+		lost:      make(chan error, 1),
+		done:      make(chan struct{}),
+		ready:     make(chan struct{}, 1),
 	}
 	if o.MaxRate > 0 {
 		p.rate = newPacer(o.MaxRate)
 	}
+	// No reminders of its own: the runner's once-a-minute reminder carries
+	// the connection error as its cause (Send wraps it).
+	p.flog = publish.FailureLog{Log: p.log, Every: -1}
 	co := paho.NewClientOptions().
 		AddBroker("tls://" + o.Endpoint).
 		SetClientID(o.ClientID).
@@ -250,7 +270,7 @@ func New(opts Opts, log *slog.Logger) (*Publisher, error) {
 			}
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			p.setDown() // fail fast at once; the loop counts and reconnects
+			p.setDown(nil) // fail fast at once; the loop counts and reconnects
 			select {
 			case p.lost <- err:
 			default:
@@ -359,12 +379,14 @@ func resolve(o Opts, getenv func(string) string, exists func(string) bool) (Opts
 		{&o.ConnectTimeout, 10 * time.Second, "connect timeout"},
 		{&o.AckTimeout, 10 * time.Second, "ack timeout"},
 		{&o.ReconnectInterval, 250 * time.Millisecond, "reconnect interval"},
-		{&o.MaxBackoff, 2 * time.Minute, "max backoff"},
+		{&o.MaxReconnectInterval, time.Second, "max reconnect interval"},
+		{&o.MaxBackoff, time.Minute, "max backoff"},
 	} {
 		if err := def(f.d, f.v, f.name); err != nil {
 			return o, err
 		}
 	}
+	o.MaxReconnectInterval = max(o.MaxReconnectInterval, o.ReconnectInterval)
 	if o.InFlight == 0 {
 		o.InFlight = MaxInFlight
 	}
@@ -495,19 +517,54 @@ func (p *Publisher) Close() error {
 	return nil
 }
 
+// minUptime: a connection that drops sooner than this after its CONNACK
+// counts as a failed attempt (IoT Core drops a client whose policy denies a
+// publish or subscribe right after it connects), so a broker that accepts
+// and drops at once is not reconnected in a tight loop.
+const minUptime = 10 * time.Second
+
 // connectLoop connects, waits for the connection to drop, and connects
 // again, until ctx ends. It reuses the one paho client, as paho's own
 // reconnect does: by the time the connection-lost handler runs, paho has
 // stopped the connection's goroutines and set the status to disconnected,
 // so Connect starts from a clean state (paho's warning about reuse is about
 // Disconnect, which the loop calls only when it ends).
+//
+// Every failure backs off, exponentially and jittered: from
+// ReconnectInterval up to MaxReconnectInterval while the broker is
+// unreachable, from 1 s up to MaxBackoff when it answered and refused. The
+// log gets one line when connecting starts to fail (and when the kind of
+// failure changes), then one reminder a minute (publish.FailureLog).
 func (p *Publisher) connectLoop(ctx context.Context) {
 	defer close(p.done)
 	defer func() {
-		p.setDown()
+		p.setDown(nil)
 		p.client.Disconnect(250)
 	}()
-	refused := 0 // consecutive CONNACK refusals
+	refused, unreachable := 0, 0 // consecutive failures of each kind
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	backoff := func(refusal bool) time.Duration {
+		var d time.Duration
+		if refusal {
+			refused++
+			unreachable = 0
+			d = min(time.Second<<min(refused-1, 16), p.backoff)
+		} else {
+			unreachable++
+			refused = 0
+			d = min(p.reconn<<min(unreachable-1, 16), p.reconnMax)
+		}
+		return d/2 + rand.N(d/2+1)
+	}
 	for {
 		select { // drop a stale loss notification
 		case <-p.lost:
@@ -522,38 +579,72 @@ func (p *Publisher) connectLoop(ctx context.Context) {
 		}
 		if err := tok.Error(); err != nil {
 			p.connFails.Add(1)
-			p.setErr(err)
-			wait := p.reconn/2 + rand.N(p.reconn/2+1)
-			if refusedByBroker(tok, err, p.dialFailed.Load()) {
-				// The broker answered and refused us: back off.
-				refused++
-				wait = min(time.Second<<min(refused-1, 16), p.backoff)
-				wait = wait/2 + rand.N(wait/2+1)
-			} else {
-				refused = 0
-			}
-			p.log.Warn("mqtt connect failed", "err", err, "retry_in", wait)
-			select {
-			case <-time.After(wait):
-				continue
-			case <-ctx.Done():
+			refusal := refusedByBroker(tok, err, p.dialFailed.Load())
+			cerr := p.connectError(tok, err, refusal)
+			p.setDown(cerr)
+			d := backoff(refusal)
+			p.flog.Fail("mqtt connect failing", "mqtt still failing to connect", cerr, "retry_in", d)
+			if !wait(d) {
 				return
 			}
+			continue
 		}
-		refused = 0
 		p.setUp()
+		upAt := time.Now()
 		select {
 		case err := <-p.lost:
 			p.disconnects.Add(1)
-			p.setDown()
-			if err != nil {
-				p.setErr(err)
+			if err == nil {
+				err = errors.New("connection closed")
 			}
-			p.log.Warn("mqtt connection lost", "err", err)
+			lerr := fmt.Errorf("mqtt: connection to %s lost: %w (%w)", p.endpoint, err, publish.ErrUnavailable)
+			p.setDown(lerr)
+			p.log.Warn("mqtt connection lost", "err", err, "up_for", time.Since(upAt).Round(time.Millisecond))
+			if time.Since(upAt) < minUptime {
+				// Dropped right after connecting: back off as for a refusal.
+				d := backoff(true)
+				p.flog.Fail("mqtt connect failing", "mqtt still failing to connect", fmt.Errorf("mqtt: %s dropped the connection %v after CONNACK: %w (%w)", p.endpoint, time.Since(upAt).Round(time.Millisecond), err, publish.ErrUnavailable), "retry_in", d)
+				if !wait(d) {
+					return
+				}
+			} else {
+				refused, unreachable = 0, 0
+			}
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// connectError says why a connection attempt failed, wrapping
+// publish.ErrUnauthorized for a broker that refused our identity or
+// authorisation and publish.ErrUnavailable otherwise.
+func (p *Publisher) connectError(tok paho.Token, err error, refusal bool) error {
+	if ct, ok := tok.(*paho.ConnectToken); ok {
+		switch rc := ct.ReturnCode(); rc {
+		case packets.ErrRefusedBadUsernameOrPassword, packets.ErrRefusedNotAuthorised:
+			return fmt.Errorf("mqtt: connect %s: CONNACK %d (%w): %w", p.endpoint, rc, publish.ErrUnauthorized, err)
+		case 0, packets.ErrNetworkError, packets.ErrProtocolViolation:
+		default:
+			return fmt.Errorf("mqtt: connect %s: CONNACK %d: %w (%w)", p.endpoint, rc, err, publish.ErrUnavailable)
+		}
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		// A TLS alert from the server: it refused our client certificate.
+		return fmt.Errorf("mqtt: connect %s: TLS: the broker refused the client certificate (%w): %w", p.endpoint, publish.ErrUnauthorized, err)
+	}
+	if refusal && p.dialFailed.Load() {
+		// The server's certificate did not verify: our trust store or the
+		// endpoint is wrong.
+		return fmt.Errorf("mqtt: connect %s: TLS: %w (%w)", p.endpoint, err, publish.ErrUnavailable)
+	}
+	if refusal {
+		// TCP and TLS were up and the broker closed before CONNACK: how IoT
+		// Core answers a policy that denies iot:Connect.
+		return fmt.Errorf("mqtt: connect %s: the broker closed the connection before CONNACK, probably a policy that denies connecting (%w): %w", p.endpoint, publish.ErrUnauthorized, err)
+	}
+	return fmt.Errorf("mqtt: connect %s: %w (%w)", p.endpoint, err, publish.ErrUnavailable)
 }
 
 // refusedByBroker tells a broker that answered and said no from a broker
@@ -562,9 +653,9 @@ func (p *Publisher) connectLoop(ctx context.Context) {
 // TLS alert from the server; or the connection dropped after TCP and TLS
 // were up and before the CONNACK (how IoT Core answers a policy that denies
 // iot:Connect, and how TLS 1.3 servers reject a client certificate). They
-// will not fix themselves soon and get exponential backoff; an unreachable
-// broker (dialFailed without a TLS verdict) is retried every
-// ReconnectInterval so delivery resumes quickly.
+// will not fix themselves soon and back off from 1 s up to MaxBackoff; an
+// unreachable broker (dialFailed without a TLS verdict) backs off from
+// ReconnectInterval up to MaxReconnectInterval so delivery resumes quickly.
 func refusedByBroker(tok paho.Token, err error, dialFailed bool) bool {
 	if ct, ok := tok.(*paho.ConnectToken); ok && ct.ReturnCode() > 0 && ct.ReturnCode() < 0x80 {
 		return true
@@ -584,18 +675,44 @@ func refusedByBroker(tok paho.Token, err error, dialFailed bool) bool {
 
 func (p *Publisher) setUp() {
 	p.connects.Add(1)
-	p.connected.Store(true)
 	p.mu.Lock()
 	p.upAt = time.Now()
+	p.connErr = nil
 	p.mu.Unlock()
+	p.connected.Store(true)
 	select {
 	case p.ready <- struct{}{}:
 	default:
 	}
-	p.log.Info("mqtt connected")
+	if p.flog.Recovered("mqtt connected") == 0 {
+		p.log.Info("mqtt connected")
+	}
 }
 
-func (p *Publisher) setDown() { p.connected.Store(false) }
+// setDown marks the connection down; a non-nil cause becomes what Send
+// reports and the last error.
+func (p *Publisher) setDown(cause error) {
+	p.connected.Store(false)
+	if cause != nil {
+		p.mu.Lock()
+		p.connErr = cause
+		p.lastErr, p.lastAt = cause.Error(), time.Now()
+		p.mu.Unlock()
+	}
+}
+
+// notConnected is Send's error while there is no connection: ErrNotConnected
+// and the reason (the last attempt's error, which wraps
+// publish.ErrUnauthorized or publish.ErrUnavailable).
+func (p *Publisher) notConnected(batch uint64) error {
+	p.mu.Lock()
+	cause := p.connErr
+	p.mu.Unlock()
+	if cause == nil {
+		return fmt.Errorf("mqtt: send batch %d: %w (connecting; %w)", batch, ErrNotConnected, publish.ErrUnavailable)
+	}
+	return fmt.Errorf("mqtt: send batch %d: %w: %w", batch, ErrNotConnected, cause)
+}
 
 // Send implements publish.Publisher: it encodes b into messages of at most
 // MaxPayload bytes, publishes them at QoS 1 with up to InFlight
@@ -609,7 +726,7 @@ func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.R
 		return fmt.Errorf("mqtt: send: %d results for %d readings", len(res), len(b.Readings))
 	}
 	if !p.connected.Load() {
-		return fmt.Errorf("mqtt: send batch %d: %w", b.ID, ErrNotConnected)
+		return p.notConnected(b.ID)
 	}
 	enc := p.enc.get()
 	msgs := enc.encode(nil, b, res)
@@ -677,7 +794,7 @@ func (p *Publisher) Send(ctx context.Context, b *pipeline.Batch, res []publish.R
 			break
 		}
 		if !p.connected.Load() {
-			fail(fmt.Errorf("mqtt: send batch %d: %w", b.ID, ErrNotConnected))
+			fail(p.notConnected(b.ID))
 			break
 		}
 		if p.rate != nil {

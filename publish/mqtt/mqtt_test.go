@@ -349,8 +349,10 @@ func TestOutage(t *testing.T) {
 			}
 			t.Logf("readings %d, delivered %d (duplicates %d), reconnect %v after the broker came back, first message after %v, stats %+v",
 				total, len(got), len(got)-len(uniq), reconnect, firstAfter, p.Stats())
-			if reconnect > time.Second || firstAfter > time.Second {
-				t.Errorf("reconnect %v / first message %v after the broker came back, want < 1 s", reconnect, firstAfter)
+			// The connection backoff is capped at MaxReconnectInterval (1 s);
+			// the margin is for the TLS handshake on a loaded machine.
+			if reconnect > 1500*time.Millisecond || firstAfter > 1500*time.Millisecond {
+				t.Errorf("reconnect %v / first message %v after the broker came back, want within the 1 s backoff cap (+0.5 s)", reconnect, firstAfter)
 			}
 			if st := p.Stats(); st.Disconnects < 1 || st.Connects < 2 {
 				t.Errorf("stats %+v: want a disconnect and a reconnect", st)

@@ -16,7 +16,8 @@ import (
 // appends batches to a real spool, publish.Runner delivers them through this
 // publisher and a TCP proxy to mosquitto, and the proxy drops the network
 // for a second in the middle. Every reading must arrive, in order, and the
-// first message after the network is back must arrive within a second.
+// first message after the network is back must arrive within the 1 s
+// connection backoff cap (plus a margin).
 func TestRunnerOutage(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
 	px := mosquittotest.NewProxy(t, b.Addr)
@@ -108,8 +109,10 @@ func TestRunnerOutage(t *testing.T) {
 	if inversions != 0 {
 		t.Errorf("%d readings arrived out of order", inversions)
 	}
-	if firstAfter < 0 || firstAfter > time.Second {
-		t.Errorf("first message %v after the network came back, want within 1 s", firstAfter)
+	// Within the connection backoff cap (MaxReconnectInterval, 1 s) plus a
+	// margin for the TLS handshake on a loaded machine.
+	if firstAfter < 0 || firstAfter > 1500*time.Millisecond {
+		t.Errorf("first message %v after the network came back, want within the 1 s backoff cap (+0.5 s)", firstAfter)
 	}
 	if dups := len(got) - len(uniq); dups > MaxInFlight*4 {
 		t.Errorf("%d duplicate readings, more than one in-flight window", dups)

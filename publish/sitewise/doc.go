@@ -20,6 +20,9 @@
 // AccessDeniedException, ConflictingOperationException and
 // LimitExceededException are rejected with the service's message.
 // Request-level failures are retried by the SDK first (HTTP 5xx, 429,
-// network); what remains is retried later, except 4xx answers such as
-// AccessDeniedException, which reject the request's readings.
+// network); what remains is retried later. AccessDeniedException and
+// UnrecognizedClientException for the whole request are retried too, as
+// publish.ErrUnauthorized (a permission to fix, not bad readings); other
+// 4xx answers such as InvalidRequestException reject the request's
+// readings.
 package sitewise

@@ -59,10 +59,17 @@ func (p *Publisher) waitRate(ctx context.Context, es []entry) error {
 	return nil
 }
 
+// unauthorizedCodes are request-level errors that refuse our identity or
+// permission. The readings are not at fault: they are retried (with the
+// runner's longer cap for publish.ErrUnauthorized), never rejected.
+var unauthorizedCodes = map[string]bool{
+	"AccessDeniedException":       true,
+	"UnrecognizedClientException": true,
+}
+
 // rejectCodes are request-level error codes that will fail again: the
 // readings are rejected with the reason.
 var rejectCodes = map[string]bool{
-	"AccessDeniedException":         true,
 	"InvalidRequestException":       true,
 	"ResourceNotFoundException":     true,
 	"ConflictingOperationException": true,

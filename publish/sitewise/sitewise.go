@@ -413,8 +413,15 @@ func (p *Publisher) put(ctx context.Context, rs []pipeline.Reading, es []entry, 
 	if err != nil {
 		code, retryable := classify(err)
 		p.st.requestError(code)
+		if unauthorizedCodes[code] {
+			// The role lacks the permission, or the key is unknown: an
+			// operator's fix, not the readings' fault. They wait in the
+			// spool (the runner logs the failure once, then a minute).
+			p.log.Debug("request refused: not authorized; will retry", "code", code, "err", err)
+			return fmt.Errorf("sitewise: request refused: %s: %s (%w): %w", code, errMessage(err), publish.ErrUnauthorized, err)
+		}
 		if retryable {
-			p.log.Warn("request failed; will retry", "code", code, "err", err)
+			p.log.Debug("request failed; will retry", "code", code, "err", err)
 			return err
 		}
 		reason := "SiteWise rejected the request: " + code + ": " + errMessage(err)

@@ -303,7 +303,7 @@ func TestRequestErrors(t *testing.T) {
 		}, publish.Retry, true, 3},
 		{"403 access denied", func(int) *sitewisetest.Fault {
 			return &sitewisetest.Fault{Status: 403, Code: "AccessDeniedException", Message: "not allowed to BatchPutAssetPropertyValue"}
-		}, publish.Rejected, false, 1},
+		}, publish.Retry, true, 1}, // a permission to fix, not bad readings
 		{"403 expired token", func(int) *sitewisetest.Fault {
 			return &sitewisetest.Fault{Status: 403, Code: "ExpiredTokenException", Message: "token expired"}
 		}, publish.Retry, true, 1},

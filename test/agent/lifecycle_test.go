@@ -216,10 +216,25 @@ func TestNoGreengrassSocket(t *testing.T) {
 			}
 			p := start(t, c.write(t, dir), startOpts{env: tc.env})
 			p.stderr.wait(t, regexp.MustCompile(regexp.QuoteMeta(tc.want)), 10*time.Second)
-			if tc.gg {
-				p.stderr.wait(t, regexp.MustCompile(`level=ERROR[^\n]*greengrass publisher disabled: not running under Greengrass`), 10*time.Second)
+			if tc.gg && tc.env == nil {
+				p.stderr.wait(t, regexp.MustCompile(`level=ERROR[^\n]*greengrass publisher cannot deliver: not running under Greengrass`), 10*time.Second)
 			}
 			p.waitReady(10 * time.Second)
+			if tc.gg {
+				// The publisher stays configured and says why it delivers nothing.
+				poll(t, 30*time.Second, "greengrass publisher failing", func() (bool, string) {
+					st, err := p.status()
+					if err != nil {
+						return false, err.Error()
+					}
+					for _, pub := range st.Publishers {
+						if pub.Name == "greengrass" {
+							return strings.HasPrefix(pub.State, "failing"), pub.State
+						}
+					}
+					return false, "no greengrass publisher"
+				})
+			}
 			out := filepath.Join(dir, "out.jsonl")
 			poll(t, 20*time.Second, "readings in the file publisher", func() (bool, string) {
 				recs, _ := readRecords(t, out)
@@ -229,8 +244,8 @@ func TestNoGreengrassSocket(t *testing.T) {
 			if code := p.wait(10 * time.Second); code != 0 {
 				t.Errorf("exit code %d after SIGTERM; want 0", code)
 			}
-			if !tc.gg && strings.Contains(p.stderr.String(), "greengrass publisher disabled") {
-				t.Errorf("greengrass publisher reported disabled although none is configured")
+			if !tc.gg && strings.Contains(p.stderr.String(), "greengrass publisher cannot deliver") {
+				t.Errorf("greengrass publisher reported although none is configured")
 			}
 		})
 	}

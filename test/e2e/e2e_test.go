@@ -280,8 +280,10 @@ func runOutage(t *testing.T, kill bool) {
 	if len(f.DropCounters) != 0 {
 		t.Errorf("drop counters not zero: %v", f.DropCounters)
 	}
-	if firstAfter < 0 || firstAfter > time.Second {
-		t.Errorf("first message %v after the broker accepted connections again, want within 1 s", firstAfter)
+	// The mqtt publisher's connection backoff is capped at 1 s
+	// (MaxReconnectInterval); the margin is for the TLS handshake.
+	if firstAfter < 0 || firstAfter > 1500*time.Millisecond {
+		t.Errorf("first message %v after the broker accepted connections again, want within 1.5 s", firstAfter)
 	}
 	if len(st.recs) <= before {
 		t.Error("nothing arrived after the outage")
