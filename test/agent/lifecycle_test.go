@@ -43,7 +43,7 @@ func TestFatalStartupError(t *testing.T) {
 				t.Fatal(err)
 			}
 			c["publishers"] = []any{map[string]any{"type": "file", "path": filepath.Join(f, "out.jsonl")}}
-		}, "publishers[0] (file)"},
+		}, "agent.yaml:10: publishers[0].path: "}, // the start gate names the file, line and key
 		{"hardware bus without I2C", func(t *testing.T, dir string, c config) {
 			if _, err := os.Stat("/dev/i2c-1"); err == nil {
 				t.Skip("this machine has /dev/i2c-1")
