@@ -409,7 +409,7 @@ func TestCalibrateTarget(t *testing.T) {
 			args, file := tc.args(t, dir)
 			out, stderr, err := runCalibrate(t, append(args, set...)...)
 			if file == "" {
-				if err == nil || !errors.Is(err, ErrNoROIsFile) {
+				if err == nil || !errors.Is(err, calibrate.ErrNoROIsFile) {
 					t.Fatalf("err = %v, want ErrNoROIsFile", err)
 				}
 				for _, w := range tc.errWant {
