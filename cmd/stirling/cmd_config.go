@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/stirling-iot/stirling/configs"
+	"github.com/stirling-iot/stirling/internal/agent"
 	"github.com/stirling-iot/stirling/recipe"
 )
 
@@ -59,7 +60,7 @@ func cmdConfig(_ context.Context, e *env, args []string) error {
 	if err == nil {
 		var g recipe.Grants
 		if g, err = recipeGrants(cfg, *recipeFile, *prefix); err == nil {
-			err = checkStart(cfg, &g)
+			err = agent.CheckStart(cfg, &g)
 		}
 	}
 	if err != nil {
@@ -105,7 +106,7 @@ func recipeGrants(cfg *configs.Config, file, prefix string) (recipe.Grants, erro
 	}
 	if prefix != "" {
 		// With a prefix, IoT Core publishers add nothing to the grant (and
-		// Render refuses one outside it, which checkStart reports with its
+		// Render refuses one outside it, which agent.CheckStart reports with its
 		// line): render without them.
 		var keep []any
 		list, _ := m["publishers"].([]any)

@@ -85,8 +85,8 @@ func cmdSpool(_ context.Context, e *env, args []string) error {
 			return fmt.Errorf("spool: find the spool directory: %w (or give --spool DIR)", err)
 		}
 		dir = cfg.Spool.Dir
-		for i, pc := range cfg.Publishers {
-			configured = append(configured, publisherName(pc, i))
+		for _, pc := range cfg.Publishers {
+			configured = append(configured, pc.DisplayName())
 		}
 	}
 	var from time.Time
