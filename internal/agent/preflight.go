@@ -130,4 +130,3 @@ func checkWritableDir(dir string) error {
 		d = parent
 	}
 }
-
