@@ -66,8 +66,8 @@ func Default() *Config {
 			SegmentBytes: 4 * MiB,
 			SyncInterval: time.Second,
 		},
-		HTTP:     HTTP{Listen: "127.0.0.1:8080", HealthzMaxSilence: 5 * time.Minute},
-		ROIs:     DefaultROIs(),
+		HTTP: HTTP{Listen: "127.0.0.1:8080", HealthzMaxSilence: 5 * time.Minute},
+		ROIs: DefaultROIs(),
 	}
 }
 
