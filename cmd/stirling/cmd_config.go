@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stirling-iot/stirling/configs"
+	"github.com/stirling-iot/stirling/internal/agent"
 	"github.com/stirling-iot/stirling/recipe"
 )
 
@@ -58,7 +59,7 @@ func cmdConfig(_ context.Context, e *env, args []string) error {
 	if err == nil {
 		var g recipe.Grants
 		if g, err = recipe.GrantsFor(cfg, *recipeFile, *prefix); err == nil {
-			err = checkStart(cfg, &g)
+			err = agent.CheckStart(cfg, &g)
 		}
 	}
 	if err != nil {

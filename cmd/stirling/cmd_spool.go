@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -67,7 +66,7 @@ func cmdSpool(_ context.Context, e *env, args []string) error {
 		}
 		dir = cfg.Spool.Dir
 		for _, pc := range cfg.Publishers {
-			o.Configured = append(o.Configured, cmp.Or(pc.Name, pc.Type)) // the agent's cursor name
+			o.Configured = append(o.Configured, pc.DisplayName()) // the agent's cursor name
 		}
 	}
 	if *since != "" {

@@ -25,7 +25,7 @@ const envSliceHours = "STIRLING_BENCH_DRAIN_HOURS"
 // BenchmarkDrain24h: time to drain a 24-hour backlog at 1 Hz.
 //
 // A spool holds 86,400 one-second batches of the pipeline's metrics (about
-// 1.66 million readings, 100 MB on disk), built once through spool.Writer.
+// 1.66 million readings, 100 MB on disk), built once through pipeline.SpoolWriter.
 // Each iteration drains a fresh copy with a publish.Runner and the MQTT
 // publisher into a real mosquitto over mutual TLS, until the cursor's depth
 // is 0, while a subscriber checks that every reading Seq arrived.

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // openPublishers builds every configured publisher and its spool runner.
-func (a *agent) openPublishers() error {
+func (a *agent) openPublishers(ctx context.Context) error {
 	seen := map[string]bool{}
 	for i, pc := range a.cfg.Publishers {
 		name := publisherName(pc, i)
@@ -25,7 +25,7 @@ func (a *agent) openPublishers() error {
 		var p publish.Publisher
 		switch pc.Type {
 		case configs.TypeStdout:
-			p = publish.NewStdout(a.e.stdout, name)
+			p = publish.NewStdout(a.o.Stdout, name)
 		case configs.TypeFile:
 			f, err := publish.NewFile(publish.FileOpts{
 				Path: pc.File.Path, MaxBytes: int64(pc.File.RotateBytes), Keep: pc.File.Keep, Name: name,
@@ -57,8 +57,8 @@ func (a *agent) openPublishers() error {
 		case configs.TypeSiteWise:
 			so := sitewiseOpts(a.cfg, &pc)
 			so.Logger = log
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			sw, err := sitewise.New(ctx, so)
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			sw, err := sitewise.New(sctx, so)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (sitewise): %w", i, err)
