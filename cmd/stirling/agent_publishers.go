@@ -35,7 +35,9 @@ func (a *agent) openPublishers() error {
 			}
 			p = f
 		case configs.TypeMQTT:
-			mp, err := mqtt.New(mqttOpts(a.cfg, &pc), log)
+			mo := mqttOpts(a.cfg, &pc)
+			mo.Logger = log
+			mp, err := mqtt.New(&mo)
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (mqtt): %w", i, err)
 			}
