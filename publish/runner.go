@@ -73,13 +73,16 @@ type RunnerOpts struct {
 	MergeReadings int
 	// Clock times the waits (default clock.Real).
 	Clock clock.Clock
+	// Logger receives delivery failures and quarantines, scoped
+	// component=publish and publisher=<name>; nil discards them.
+	Logger *slog.Logger
 }
 
 // DefaultRunnerOpts returns the defaults.
 func DefaultRunnerOpts() RunnerOpts {
 	return RunnerOpts{Initial: 100 * time.Millisecond, Max: 2 * time.Second, AuthMax: time.Minute, Multiplier: 2, Jitter: 0.2,
 		FailingAfter: 5, SendTimeout: 30 * time.Second, MergeReadings: 1000, RemindEvery: DefaultRemindEvery,
-		RequeuePoll: 5 * time.Second, Clock: clock.Real{}}
+		RequeuePoll: 5 * time.Second, Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)}
 }
 
 func (o RunnerOpts) withDefaults() RunnerOpts {
@@ -118,6 +121,9 @@ func (o RunnerOpts) withDefaults() RunnerOpts {
 	}
 	if o.Clock == nil {
 		o.Clock = d.Clock
+	}
+	if o.Logger == nil {
+		o.Logger = d.Logger
 	}
 	return o
 }
@@ -197,14 +203,15 @@ type Runner struct {
 
 // NewRunner returns a runner delivering cur's records to p. sp receives
 // rejected readings in its quarantine file (nil: rejected readings are only
-// logged and counted). log may be nil.
-func NewRunner(p Publisher, cur *spool.Cursor, sp *spool.Spool, opts RunnerOpts, log *slog.Logger) *Runner {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// logged and counted). A nil opts means DefaultRunnerOpts.
+func NewRunner(p Publisher, cur *spool.Cursor, sp *spool.Spool, opts *RunnerOpts) *Runner {
+	var o RunnerOpts
+	if opts != nil {
+		o = *opts
 	}
-	opts = opts.withDefaults()
-	r := &Runner{p: p, cur: cur, sp: sp, opts: opts, clk: opts.Clock,
-		log: log.With("component", "publish", "publisher", p.Name())}
+	o = o.withDefaults()
+	r := &Runner{p: p, cur: cur, sp: sp, opts: o, clk: o.Clock,
+		log: o.Logger.With("component", "publish", "publisher", p.Name())}
 	if rd, ok := p.(Readier); ok {
 		r.ready = rd.Ready()
 	}
@@ -416,7 +423,7 @@ func (r *Runner) succeeded(int) {
 		st.Batches++
 	})
 	if r.logState != "" {
-		r.log.Info("publish: delivery resumed", "failed_attempts", r.runFails, "failed_for", now.Sub(r.failSince).Round(time.Millisecond))
+		r.log.Info("delivery resumed", "failed_attempts", r.runFails, "failed_for", now.Sub(r.failSince).Round(time.Millisecond))
 	}
 	r.logState, r.logCause, r.runFails = "", "", 0
 }
@@ -432,16 +439,16 @@ func (r *Runner) logFailure(now time.Time, state State, cause string, batch uint
 	switch {
 	case r.logState == "" && state == StateBackoff:
 		r.failSince = now
-		r.log.Warn("publish: delivery failed; retrying", append(attrs, "retry_readings", retry)...)
+		r.log.Warn("delivery failed; retrying", append(attrs, "retry_readings", retry)...)
 	case r.logState == "" || state != r.logState || cause != r.logCause:
 		if r.logState == "" {
 			r.failSince = now
 		}
-		r.log.Warn("publish: publisher failing", append(attrs, "state", string(state), "failing_for", now.Sub(r.failSince).Round(time.Second))...)
+		r.log.Warn("publisher failing", append(attrs, "state", string(state), "failing_for", now.Sub(r.failSince).Round(time.Second))...)
 	case now.Sub(r.lastLog) >= r.opts.RemindEvery:
-		r.log.Warn("publish: publisher still failing", append(attrs, "state", string(state), "failing_for", now.Sub(r.failSince).Round(time.Second))...)
+		r.log.Warn("publisher still failing", append(attrs, "state", string(state), "failing_for", now.Sub(r.failSince).Round(time.Second))...)
 	default:
-		r.log.Debug("publish: delivery failed; retrying", append(attrs, "wait", wait)...)
+		r.log.Debug("delivery failed; retrying", append(attrs, "wait", wait)...)
 		return
 	}
 	r.logState, r.logCause, r.lastLog = state, cause, now
@@ -480,7 +487,7 @@ func (r *Runner) quarantineReadings(id uint64, rejects []rejection) {
 		e := spool.QuarantineEntry{Seq: id, Reason: reason}
 		js, err := ReadingsJSON(rs)
 		if err != nil {
-			r.log.Error("publish: encode rejected readings", "batch", id, "err", err)
+			r.log.Error("encode rejected readings", "batch", id, "err", err)
 			b := pipeline.Batch{ID: id, Readings: rs}
 			e.Payload, _ = b.AppendBinary(nil)
 		}
@@ -498,7 +505,7 @@ func (r *Runner) quarantineRecord(rec spool.Record, reason string) {
 
 func (r *Runner) quarantine(e spool.QuarantineEntry, readings int) {
 	r.update(func(st *RunnerStats) { st.Rejected += uint64(readings) })
-	r.log.Warn("publish: readings rejected", "batch", e.Seq, "readings", readings, "reason", e.Reason)
+	r.log.Warn("readings rejected", "batch", e.Seq, "readings", readings, "reason", e.Reason)
 	if r.sp == nil {
 		return
 	}
@@ -506,7 +513,7 @@ func (r *Runner) quarantine(e spool.QuarantineEntry, readings int) {
 	e.Time = r.clk.Now()
 	if err := r.sp.Quarantine(e); err != nil {
 		r.update(func(st *RunnerStats) { st.QuarantineErrors += uint64(readings) })
-		r.log.Error("publish: quarantine failed; rejected readings dropped", "batch", e.Seq, "readings", readings, "err", err)
+		r.log.Error("quarantine failed; rejected readings dropped", "batch", e.Seq, "readings", readings, "err", err)
 	}
 }
 
@@ -519,17 +526,17 @@ func (r *Runner) drainRequeue(ctx context.Context) bool {
 	r.requeueCheck = time.Now()
 	files, err := spool.RequeueFiles(r.sp.Dir(), r.p.Name())
 	if err != nil {
-		r.log.Error("publish: requeue: list", "err", err)
+		r.log.Error("requeue directory not listed", "err", err)
 		return true
 	}
 	for _, f := range files {
 		es, damaged, err := spool.ReadRequeueFile(f)
 		if err != nil {
-			r.log.Error("publish: requeue: read", "file", f, "err", err)
+			r.log.Error("requeued file not read", "file", f, "err", err)
 			continue
 		}
 		for _, d := range damaged {
-			r.log.Error("publish: requeue: damaged line skipped", "file", f, "err", d)
+			r.log.Error("requeued line damaged; skipped", "file", f, "err", d)
 		}
 		readings := 0
 		for _, e := range es {
@@ -547,10 +554,10 @@ func (r *Runner) drainRequeue(ctx context.Context) bool {
 			r.update(func(st *RunnerStats) { st.Requeued += n })
 		}
 		if err := r.sp.RemoveRequeueFile(f); err != nil {
-			r.log.Error("publish: requeue: remove delivered file", "file", f, "err", err)
+			r.log.Error("delivered requeue file not removed", "file", f, "err", err)
 			continue
 		}
-		r.log.Info("publish: requeued entries delivered", "file", f, "entries", len(es), "readings", readings)
+		r.log.Info("requeued entries delivered", "file", f, "entries", len(es), "readings", readings)
 	}
 	return true
 }

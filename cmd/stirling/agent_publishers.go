@@ -27,9 +27,9 @@ func (a *agent) openPublishers() error {
 		case configs.TypeStdout:
 			p = publish.NewStdout(a.e.stdout, name)
 		case configs.TypeFile:
-			f, err := publish.NewFile(publish.FileOpts{
-				Path: pc.File.Path, MaxBytes: int64(pc.File.RotateBytes), Keep: pc.File.Keep, Name: name,
-			}, log)
+			f, err := publish.NewFile(&publish.FileOpts{
+				Path: pc.File.Path, MaxBytes: int64(pc.File.RotateBytes), Keep: pc.File.Keep, Name: name, Logger: log,
+			})
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (file): %w", i, err)
 			}
@@ -75,7 +75,8 @@ func (a *agent) openPublishers() error {
 			return fmt.Errorf("publishers[%d]: spool cursor %q: %w", i, name, err)
 		}
 		ro := publish.DefaultRunnerOpts()
-		a.runners = append(a.runners, publish.NewRunner(p, cur, a.sp, ro, log))
+		ro.Logger = log
+		a.runners = append(a.runners, publish.NewRunner(p, cur, a.sp, &ro))
 	}
 	if len(a.runners) == 0 {
 		a.log.Warn("no publisher is active: readings are only kept in the spool")

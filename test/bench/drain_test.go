@@ -144,7 +144,8 @@ func drainOnce(b *testing.B, broker *mosquittotest.Broker, src backlog, layout m
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	runner := publish.NewRunner(pub, cur, sp, publish.DefaultRunnerOpts(), nil)
+	ro := publish.DefaultRunnerOpts()
+	runner := publish.NewRunner(pub, cur, sp, &ro)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Go(func() { errs <- sp.Run(ctx) })
