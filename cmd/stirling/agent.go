@@ -92,7 +92,7 @@ func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logg
 	po := cfg.Pipeline.Opts()
 	po.Clock = a.clk
 	po.Logger = log
-	pipe, err := pipeline.New(po, cfg.ROIs)
+	pipe, err := pipeline.New(cfg.ROIs, &po)
 	if err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("pipeline: %w", err)
@@ -174,7 +174,7 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 	}
 	var srv *status.Server
 	if a.cfg.HTTP.Listen != "" { // empty turns the status server off
-		srv = status.New(a, status.Opts{
+		srv = status.New(a, &status.Opts{
 			Addr:             a.cfg.HTTP.Listen,
 			LiveWindow:       a.cfg.LivezWindow(),
 			HealthMaxSilence: a.cfg.HTTP.HealthzMaxSilence,

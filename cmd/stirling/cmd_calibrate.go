@@ -453,7 +453,7 @@ func fullFrames(next func(context.Context, *sensors.Frame) error) calibrate.Fram
 // saveROIs writes r and returns the lines to show: where it went and the
 // fleet configuration merge.
 func saveROIs(f calibrateFlags, r sensors.ROIs, log *slog.Logger) (string, error) {
-	res, err := calibrate.Save(f.rois, r, calibrate.SaveOpts{Owner: f.owner, Logger: log})
+	res, err := calibrate.Save(f.rois, r, &calibrate.SaveOpts{Owner: f.owner, Logger: log})
 	if errors.Is(err, calibrate.ErrUnsafePath) {
 		return "", fmt.Errorf("%w (a component's work directory is trusted when --owner names the component's user:group)", err)
 	}
@@ -581,7 +581,7 @@ func calibrateWeb(ctx context.Context, e *env, f calibrateFlags, src calibrate.F
 			return err
 		}
 	}
-	srv := calibrate.NewServer(calibrate.ServerOpts{
+	srv := calibrate.NewServer(&calibrate.ServerOpts{
 		Addr:       f.listen,
 		Token:      token,
 		AllowHosts: f.allowHosts,
