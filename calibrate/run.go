@@ -256,7 +256,7 @@ func (c *command) target(ctx context.Context, must bool) error {
 // fleet configuration merge.
 func (c *command) save(r sensors.ROIs) (string, error) {
 	f := &c.o
-	res, err := Save(f.ROIsFile, r, SaveOpts{Owner: f.Owner, Logger: f.Logger})
+	res, err := Save(f.ROIsFile, r, &SaveOpts{Owner: f.Owner, Logger: f.Logger})
 	if errors.Is(err, ErrUnsafePath) {
 		return "", fmt.Errorf("%w (a component's work directory is trusted when --owner names the component's user:group)", err)
 	}
@@ -386,7 +386,7 @@ func (c *command) web(ctx context.Context, src FrameSource, rois sensors.ROIs) e
 			return err
 		}
 	}
-	srv := NewServer(ServerOpts{
+	srv := NewServer(&ServerOpts{
 		Addr:       f.Listen,
 		Token:      token,
 		AllowHosts: f.AllowHosts,

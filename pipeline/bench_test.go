@@ -60,7 +60,7 @@ func BenchmarkROIStats(b *testing.B) {
 func BenchmarkFrameThroughRun(b *testing.B) {
 	o := DefaultOpts()
 	o.Clock = &fakeClock{now: t0}
-	p, err := New(o, testROIs())
+	p, err := New(testROIs(), &o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -383,7 +383,7 @@ func newTestPipeline(t *testing.T, mod func(*Opts)) (*Pipeline, *fakeClock) {
 	if mod != nil {
 		mod(&o)
 	}
-	p, err := New(o, testROIs())
+	p, err := New(testROIs(), &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,7 +669,7 @@ func TestRunScaledClock(t *testing.T) {
 	clk := clock.NewScaled(t0, 200)
 	o := DefaultOpts()
 	o.Clock = clk
-	p, err := New(o, testROIs())
+	p, err := New(testROIs(), &o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,7 +98,8 @@ func ExampleRunner() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r := publish.NewRunner(publish.NewStdout(os.Stdout, ""), cur, sp, publish.DefaultRunnerOpts(), nil)
+	ro := publish.DefaultRunnerOpts()
+	r := publish.NewRunner(publish.NewStdout(os.Stdout, ""), cur, sp, &ro)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)

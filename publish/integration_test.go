@@ -75,7 +75,7 @@ func TestWriterSpoolRunnerOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewRunner(pub, cur, sp, RunnerOpts{}, nil)
+	r := NewRunner(pub, cur, sp, &RunnerOpts{})
 	wg.Go(func() { r.Run(ctx) })
 
 	send := func(n int) {

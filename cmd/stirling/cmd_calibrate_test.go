@@ -200,7 +200,7 @@ func newSimAgentFile(t *testing.T, roisFile string) *httptest.Server {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(status.New(a, status.Opts{Logger: slog.New(slog.DiscardHandler)}).Handler())
+	srv := httptest.NewServer(status.New(a, &status.Opts{Logger: slog.New(slog.DiscardHandler)}).Handler())
 	t.Cleanup(srv.Close)
 	return srv
 }

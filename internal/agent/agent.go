@@ -98,7 +98,7 @@ func newAgent(ctx context.Context, cfg *configs.Config, o *Opts) (*agent, error)
 	po := pipelineOpts(&cfg.Pipeline)
 	po.Clock = a.clk
 	po.Logger = log
-	pipe, err := pipeline.New(po, cfg.ROIs)
+	pipe, err := pipeline.New(cfg.ROIs, &po)
 	if err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("pipeline: %w", err)
@@ -197,7 +197,7 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 	}
 	var srv *status.Server
 	if a.cfg.HTTP.Listen != "" { // empty turns the status server off
-		srv = status.New(a, status.Opts{
+		srv = status.New(a, &status.Opts{
 			Addr:             a.cfg.HTTP.Listen,
 			LiveWindow:       a.cfg.LivezWindow(),
 			HealthMaxSilence: a.cfg.HTTP.HealthzMaxSilence,

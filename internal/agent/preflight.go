@@ -47,7 +47,8 @@ func CheckStart(cfg *configs.Config, grants *recipe.Grants) error {
 				errs = append(errs, cfg.Errorf(at("path"), "%v", err))
 			}
 		case configs.TypeMQTT:
-			if err := mqtt.Check(mqttOpts(cfg, pc)); err != nil {
+			mo := mqttOpts(cfg, pc)
+			if err := mqtt.Check(&mo); err != nil {
 				var oe *mqtt.OptError
 				if errors.As(err, &oe) {
 					errs = append(errs, cfg.Errorf(at(oe.Opt), "%s", oe.Msg))

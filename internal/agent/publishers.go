@@ -27,15 +27,17 @@ func (a *agent) openPublishers(ctx context.Context) error {
 		case configs.TypeStdout:
 			p = publish.NewStdout(a.o.Stdout, name)
 		case configs.TypeFile:
-			f, err := publish.NewFile(publish.FileOpts{
-				Path: pc.File.Path, MaxBytes: int64(pc.File.RotateBytes), Keep: pc.File.Keep, Name: name,
-			}, log)
+			f, err := publish.NewFile(&publish.FileOpts{
+				Path: pc.File.Path, MaxBytes: int64(pc.File.RotateBytes), Keep: pc.File.Keep, Name: name, Logger: log,
+			})
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (file): %w", i, err)
 			}
 			p = f
 		case configs.TypeMQTT:
-			mp, err := mqtt.New(mqttOpts(a.cfg, &pc), log)
+			mo := mqttOpts(a.cfg, &pc)
+			mo.Logger = log
+			mp, err := mqtt.New(&mo)
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (mqtt): %w", i, err)
 			}
@@ -73,7 +75,8 @@ func (a *agent) openPublishers(ctx context.Context) error {
 			return fmt.Errorf("publishers[%d]: spool cursor %q: %w", i, name, err)
 		}
 		ro := publish.DefaultRunnerOpts()
-		a.runners = append(a.runners, publish.NewRunner(p, cur, a.sp, ro, log))
+		ro.Logger = log
+		a.runners = append(a.runners, publish.NewRunner(p, cur, a.sp, &ro))
 	}
 	if len(a.runners) == 0 {
 		a.log.Warn("no publisher is active: readings are only kept in the spool")

@@ -87,7 +87,7 @@ func (a *agent) openHardware(ctx context.Context) (*sensorSet, tachometer.Source
 		return nil, nil, fmt.Errorf("sensors.tachometer.bias: %w", err)
 	}
 	line := strconv.Itoa(tc.Line)
-	cd, err := tachometer.OpenChardev(ctx, tachometer.ChardevOpts{
+	cd, err := tachometer.OpenChardev(ctx, &tachometer.ChardevOpts{
 		Chip: tc.Chip, Line: line, Bias: bias, Logger: a.log,
 	})
 	if err == nil {
@@ -102,7 +102,7 @@ func (a *agent) openHardware(ctx context.Context) (*sensorSet, tachometer.Source
 	}
 	a.log.Warn("tachometer: GPIO character device unavailable; falling back to periph WaitForEdge with user-space timestamps (LOWER PRECISION)", "err", err)
 	edge, _ := tachometer.ParseEdge(tc.Edge)
-	pp, perr := tachometer.OpenPeriph(ctx, "GPIO"+line, tachometer.PeriphOpts{MarkEdge: edge, Bias: bias, Logger: a.log})
+	pp, perr := tachometer.OpenPeriph(ctx, "GPIO"+line, &tachometer.PeriphOpts{MarkEdge: edge, Bias: bias, Logger: a.log})
 	if perr != nil {
 		s.close()
 		return nil, nil, fmt.Errorf("tachometer: no edge source: chardev: %w; periph: %w", err, perr)

@@ -125,11 +125,11 @@ func drainOnce(b *testing.B, broker *mosquittotest.Broker, src backlog, layout m
 	if d := cur.Stats().Depth; d != bl.Records {
 		b.Fatalf("cursor depth %d before the drain, want %d", d, bl.Records)
 	}
-	pub, err := mqtt.New(mqtt.Opts{
+	pub, err := mqtt.New(&mqtt.Opts{
 		Name: name, Endpoint: broker.Addr, Thing: "bench", ClientID: fmt.Sprintf("bench-pub-%d", time.Now().UnixNano()),
 		Layout: layout, MaxRate: maxRate,
 		CertFile: broker.Certs.ClientCert, KeyFile: broker.Certs.ClientKey, CAFile: broker.Certs.CAFile,
-	}, nil)
+	})
 	if err != nil {
 		b.Fatalf("mqtt publisher: %v", err)
 	}
@@ -144,7 +144,8 @@ func drainOnce(b *testing.B, broker *mosquittotest.Broker, src backlog, layout m
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	runner := publish.NewRunner(pub, cur, sp, publish.DefaultRunnerOpts(), nil)
+	ro := publish.DefaultRunnerOpts()
+	runner := publish.NewRunner(pub, cur, sp, &ro)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Go(func() { errs <- sp.Run(ctx) })
