@@ -32,7 +32,7 @@ type agent struct {
 	clk clock.Clock
 	gg  *greengrass.Client
 
-	sens    *sensorSet
+	sens    atomic.Pointer[sensorSet] // set by run; read by Snapshot from other goroutines
 	pipe    *pipeline.Pipeline
 	sp      *spool.Spool
 	writer  *pipeline.SpoolWriter
@@ -160,7 +160,7 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 	if err != nil {
 		return nil, err
 	}
-	a.sens = sens
+	a.sens.Store(sens)
 	defer sens.close()
 
 	sensCtx, stopSensors := context.WithCancel(ctx)
@@ -318,7 +318,7 @@ func (a *agent) cameraLoop(ctx context.Context) error {
 	}()
 	for ctx.Err() == nil {
 		if dev == nil {
-			d, err := a.sens.openCamera(ctx)
+			d, err := a.sens.Load().openCamera(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					break
