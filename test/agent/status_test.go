@@ -55,7 +55,13 @@ func TestStatusEndpoints(t *testing.T) {
 			t.Errorf("line %d: not a sample: %q", i+1, line)
 			continue
 		}
-		if _, ok := types[m[1]]; !ok {
+		family := m[1]
+		for _, suf := range []string{"_sum", "_count", "_bucket"} { // a summary's or histogram's series
+			if base, ok := strings.CutSuffix(family, suf); ok && (types[base] == "summary" || types[base] == "histogram") {
+				family = base
+			}
+		}
+		if _, ok := types[family]; !ok {
 			t.Errorf("line %d: sample of %s before (or without) its TYPE line", i+1, m[1])
 		}
 		seen[m[1]+m[2]]++
@@ -66,7 +72,7 @@ func TestStatusEndpoints(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"stirling_up", "stirling_spool_dropped_records_total", "stirling_spool_corrupt_skipped_records_total",
-		"stirling_publisher_delivered_records_total", "stirling_camera_nacks_total"} {
+		"stirling_publisher_delivered_readings_total", "stirling_camera_nacks_total"} {
 		if _, ok := types[want]; !ok {
 			t.Errorf("/metrics lacks %s", want)
 		}
