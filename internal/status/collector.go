@@ -30,10 +30,11 @@ var (
 	// One family per unit: readingDescs maps a reading's unit (UCUM, as
 	// the pipeline writes it) to its family; any other unit goes to
 	// readingOtherDesc, with the unit as a label.
-	readingDescs = map[string]*prometheus.Desc{
+	readingCelsiusDesc = desc("reading_celsius", "Latest value of each reading measured in degrees Celsius.", "metric")
+	readingDescs       = map[string]*prometheus.Desc{
 		"rpm":  desc("reading_rpm", "Latest value of each reading measured in revolutions per minute.", "metric"),
-		"cel":  desc("reading_celsius", "Latest value of each reading measured in degrees Celsius.", "metric"),
-		"degc": desc("reading_celsius", "Latest value of each reading measured in degrees Celsius.", "metric"),
+		"cel":  readingCelsiusDesc,
+		"degc": readingCelsiusDesc,
 		"k":    desc("reading_kelvin", "Latest value of each reading measured in kelvin (temperature differences).", "metric"),
 		"1":    desc("reading_unitless", "Latest value of each dimensionless reading (ratios, pixel counts, flags, codes).", "metric"),
 	}
@@ -76,7 +77,7 @@ func (s *Server) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	for _, d := range readingDescs {
-		ch <- d // a family listed twice is sent twice; the registry keeps one
+		ch <- d // a Desc under two units is sent twice; the registry keeps one
 	}
 }
 
