@@ -197,6 +197,7 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 	}
 	var srv *status.Server
 	if a.cfg.HTTP.Listen != "" { // empty turns the status server off
+		reg := a.registry()
 		srv = status.New(a, &status.Opts{
 			Addr:             a.cfg.HTTP.Listen,
 			LiveWindow:       a.cfg.LivezWindow(),
@@ -204,7 +205,9 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 			AllowHosts:       a.cfg.HTTP.AllowHosts,
 			Logger:           a.log,
 			Clock:            clock.Real{},
+			Metrics:          reg,
 		})
+		reg.MustRegister(srv)
 		if err := srv.Listen(); err != nil {
 			return nil, fmt.Errorf("status page: %w", err)
 		}

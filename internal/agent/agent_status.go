@@ -55,6 +55,7 @@ func (a *agent) Snapshot() status.Snapshot {
 			DepthBytes:          ss.DiskBytes,
 			LimitBytes:          ss.MaxBytes,
 			DroppedRecords:      ss.DroppedFull + ss.DroppedAge,
+			DroppedFull:         ss.DroppedFull,
 			CorruptSkipped:      ss.CorruptSkipped,
 			LostReadings:        ws.LostReadings,
 			LostReadingsNoSpace: ws.LostNoSpace,
@@ -97,6 +98,5 @@ func (a *agent) Snapshot() status.Snapshot {
 	}
 	snap.Spool.DepthRecords = int64(depth)
 	snap.ROIsFile = roisFile(a.cfg)
-	snap.Counters = a.counters(&ps, &ss)
 	return snap
 }

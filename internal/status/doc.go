@@ -10,7 +10,7 @@
 //
 //	/             the live page (embedded, no external assets)
 //	/events       server-sent events: "status" every second, "frame" when a new frame arrives
-//	/metrics      Prometheus text exposition format 0.0.4
+//	/metrics      Prometheus text exposition (Opts.Metrics, via promhttp)
 //	/livez        200 when the sensors produce and the spool appends (LiveWindow), else 503; JSON checks
 //	/healthz      /livez, plus every publisher delivered within HealthMaxSilence or has nothing waiting
 //	/api/status   the page's data as JSON

@@ -15,6 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/stirling-iot/stirling/internal/clock"
 	"github.com/stirling-iot/stirling/internal/webguard"
 	"github.com/stirling-iot/stirling/sensors"
@@ -62,6 +65,11 @@ type Opts struct {
 	// stream gets every frame (about 8 KiB, 4 a second); more streams are
 	// answered 503 with Retry-After.
 	MaxEventClients int
+	// Metrics is what /metrics serves, in the Prometheus text format: the
+	// agent's registry, with the server itself registered on it (the
+	// server is a prometheus.Collector). Nil serves a registry holding
+	// only the server.
+	Metrics prometheus.Gatherer
 }
 
 // Timeouts of the status server's connections: a client that sends no
@@ -192,7 +200,16 @@ func New(src Source, o *Opts) *Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(static))
 	mux.HandleFunc("GET /events", s.handleEvents)
-	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	if opts.Metrics == nil {
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(s)
+		opts.Metrics = reg
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{
+		ErrorLog:           slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorHandling:      promhttp.ContinueOnError,
+		DisableCompression: true, // as before: the page and scrapers are on a local network
+	}))
 	mux.HandleFunc("GET /livez", s.handleLivez)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /api/status", s.handleStatus)
@@ -433,15 +450,6 @@ func (s *Server) handleFrame(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(doc)
-}
-
-func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	snap := s.src.Snapshot()
-	ms := s.metrics(snap)
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	if err := WriteMetrics(w, ms); err != nil {
-		s.log.Debug("metrics write failed", "err", err)
-	}
 }
 
 // handleEvents streams server-sent events until the client goes away or the

@@ -41,9 +41,6 @@ type Snapshot struct {
 	Publishers []PublisherStatus `json:"publishers"`
 	// Spool is the disk spool's state.
 	Spool SpoolStatus `json:"spool"`
-	// Counters are extra metrics rendered on /metrics as they are: the
-	// components' Stats() counters and gauges. They are not shown on the page.
-	Counters []Metric `json:"-"`
 	// LastDelivered is when a publisher last got an acknowledgement for a
 	// batch; LastSpooled is when a batch was last appended to the spool
 	// successfully (a failed append never moves it). /livez fails when
@@ -88,7 +85,8 @@ type SpoolStatus struct {
 	DepthRecords   int64  `json:"depth_records"`   // records on disk not yet delivered by every publisher
 	DepthBytes     int64  `json:"depth_bytes"`     // bytes on disk
 	LimitBytes     int64  `json:"limit_bytes"`     // configured cap; 0 when unlimited
-	DroppedRecords uint64 `json:"dropped_records"` // records dropped because the spool was full
+	DroppedRecords uint64 `json:"dropped_records"` // records dropped because the spool was full or they were too old
+	DroppedFull    uint64 `json:"-"`               // the part of DroppedRecords dropped because the spool was full (/metrics only)
 	CorruptSkipped uint64 `json:"corrupt_skipped"` // records skipped because they failed their checksum
 	// LostReadings counts the readings lost because an append failed (a
 	// full disk, an I/O error), LostBatches the batches they were in, and
@@ -103,30 +101,4 @@ type SpoolStatus struct {
 	LastError     string    `json:"last_error"`
 	LastErrorTime time.Time `json:"last_error_time"`
 	FailingSince  time.Time `json:"failing_since"`
-}
-
-// MetricType is the Prometheus type of a Metric.
-type MetricType string
-
-// The metric types the server writes.
-const (
-	Counter MetricType = "counter"
-	Gauge   MetricType = "gauge"
-)
-
-// Label is one metric label.
-type Label struct {
-	Name, Value string
-}
-
-// Metric is one sample for /metrics. Samples with the same Name form one
-// family (one HELP and TYPE line, from the first sample). A counter's name
-// gets "_total" appended unless it already ends with it. Characters not
-// allowed in metric and label names are replaced with '_'.
-type Metric struct {
-	Name   string
-	Help   string
-	Type   MetricType
-	Labels []Label
-	Value  float64
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stirling-iot/stirling/internal/heatmap"
 	"github.com/stirling-iot/stirling/sensors"
 )
@@ -185,49 +187,18 @@ func checkExposition(t *testing.T, body string) (map[string]string, map[string]s
 	return samples, types
 }
 
-func TestWriteMetrics(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []Metric
-		want []string // lines that must appear
-	}{
-		{"counter gets _total", []Metric{{Name: "x_sent", Help: "Sent.", Type: Counter, Value: 3}},
-			[]string{"# HELP x_sent_total Sent.", "# TYPE x_sent_total counter", "x_sent_total 3"}},
-		{"counter keeps _total", []Metric{{Name: "y_total", Type: Counter, Value: 1}},
-			[]string{"# TYPE y_total counter", "y_total 1"}},
-		{"label escaping", []Metric{{Name: "g", Help: "a\\b\nc", Type: Gauge, Labels: []Label{{"v", "q\"b\\n\nl"}}, Value: 1.5}},
-			[]string{`# HELP g a\\b\nc`, `g{v="q\"b\\n\nl"} 1.5`}},
-		{"bad names sanitized", []Metric{{Name: "9a-b.c", Type: Gauge, Labels: []Label{{"l-1", "x"}}, Value: 2}},
-			[]string{`_a_b_c{l_1="x"} 2`}},
-		{"special values", []Metric{{Name: "n", Type: Gauge, Value: math.NaN()}, {Name: "p", Type: Gauge, Value: math.Inf(1)}, {Name: "m", Type: Gauge, Value: math.Inf(-1)}},
-			[]string{"n NaN", "p +Inf", "m -Inf"}},
-		{"family grouped", []Metric{{Name: "f", Help: "F.", Type: Gauge, Labels: []Label{{"a", "1"}}, Value: 1}, {Name: "z", Type: Gauge}, {Name: "f", Type: Gauge, Labels: []Label{{"a", "2"}}, Value: 2}},
-			[]string{"# HELP f F.\n# TYPE f gauge\nf{a=\"1\"} 1\nf{a=\"2\"} 2\n# TYPE z gauge\nz 0"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var sb strings.Builder
-			if err := WriteMetrics(&sb, tc.in); err != nil {
-				t.Fatal(err)
-			}
-			checkExposition(t, sb.String())
-			for _, w := range tc.want {
-				if !strings.Contains(sb.String(), w+"\n") {
-					t.Errorf("output lacks %q:\n%s", w, sb.String())
-				}
-			}
-		})
-	}
-}
-
 func TestMetricsEndpoint(t *testing.T) {
 	src := newFakeSource(time.Hour)
-	src.set(func(s *Snapshot) {
-		s.Counters = []Metric{{Name: "stirling_pipeline_readings", Help: "Readings in.", Type: Counter, Value: 42},
-			{Name: "stirling_tach_edges", Help: "Edges.", Type: Counter, Labels: []Label{{"line", "GPIO4"}}, Value: 7}}
-		s.LastDelivered = time.Now()
-	})
-	srv := newTestServer(t, src, nil)
+	src.set(func(s *Snapshot) { s.LastDelivered = time.Now() })
+	// Other components' collectors sit beside the server's on one registry.
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stirling_pipeline_readings_total", Help: "Readings in."},
+		func() float64 { return 42 }))
+	edges := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stirling_tach_edges_total", Help: "Edges."}, []string{"line"})
+	edges.WithLabelValues("GPIO4").Add(7)
+	reg.MustRegister(edges)
+	srv := New(src, &Opts{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), HealthMaxSilence: time.Minute, Metrics: reg})
+	reg.MustRegister(srv)
 	rec := get(t, srv.Handler(), "/metrics")
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain; version=0.0.4") {
 		t.Fatalf("code %d, content type %q", rec.Code, rec.Header().Get("Content-Type"))
@@ -236,12 +207,13 @@ func TestMetricsEndpoint(t *testing.T) {
 	for series, want := range map[string]string{
 		`stirling_pipeline_readings_total`:                               "42",
 		`stirling_tach_edges_total{line="GPIO4"}`:                        "7",
-		`stirling_publisher_delivered_records_total{publisher="mqtt"}`:   "10",
+		`stirling_publisher_delivered_readings_total{publisher="mqtt"}`:  "10",
 		`stirling_publisher_state{publisher="sitewise",state="backoff"}`: "1",
 		`stirling_publisher_error{publisher="sitewise"}`:                 "1",
-		`stirling_reading{metric="rpm",unit="rpm"}`:                      "510",
+		`stirling_reading_rpm{metric="rpm"}`:                             "510",
 		`stirling_spool_depth_records`:                                   "1",
-		`stirling_spool_dropped_records_total`:                           "0",
+		`stirling_spool_dropped_records_total{reason="full"}`:            "0",
+		`stirling_spool_dropped_records_total{reason="age"}`:             "0",
 		`stirling_engine_state{state="running"}`:                         "1",
 		`stirling_healthy`:                                               "1",
 	} {
@@ -464,9 +436,14 @@ func BenchmarkMetrics(b *testing.B) {
 	src := newFakeSource(time.Hour)
 	srv := New(src, &Opts{Logger: slog.New(slog.DiscardHandler)})
 	b.ReportAllocs()
+	h := srv.Handler()
 	for b.Loop() {
-		if err := WriteMetrics(io.Discard, srv.metrics(src.Snapshot())); err != nil {
-			b.Fatal(err)
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Host = "127.0.0.1"
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
 		}
 	}
 }

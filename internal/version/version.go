@@ -40,7 +40,21 @@ func Valid(v string) bool { return semverRE.MatchString(v) }
 
 // String is the one-line identity printed by `stirling version` and logged at startup.
 func String() string {
-	commit, date := Commit, Date
+	commit, date := vcs()
+	return fmt.Sprintf("stirling %s (commit %s, built %s, %s %s/%s)",
+		Semver(), commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// Revision is the commit the binary was built from ("unknown" when not known).
+func Revision() string {
+	commit, _ := vcs()
+	return commit
+}
+
+// vcs is the commit and the build date: the -X values, else the Go
+// toolchain's VCS stamp, else "unknown".
+func vcs() (commit, date string) {
+	commit, date = Commit, Date
 	if commit == "" {
 		if bi, ok := debug.ReadBuildInfo(); ok {
 			for _, s := range bi.Settings {
@@ -61,6 +75,5 @@ func String() string {
 	if date == "" {
 		date = "unknown"
 	}
-	return fmt.Sprintf("stirling %s (commit %s, built %s, %s %s/%s)",
-		Semver(), commit, date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return commit, date
 }

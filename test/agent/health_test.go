@@ -210,7 +210,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	}
 	freed := time.Now()
 	_, _, mm := lost()
-	appended := mm["stirling_spool_records_appended_total"]
+	appended := mm["stirling_spool_appended_records_total"]
 	poll(t, 30*time.Second, "/livez and /healthz 200 again after space returned", func() (bool, string) {
 		lc, _, lb, err := p.health("/livez")
 		hc, _, hb, err2 := p.health("/healthz")
@@ -221,7 +221,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	})
 	recovered := time.Since(freed)
 	lostTotal, _, mm := lost()
-	if mm["stirling_spool_records_appended_total"] <= appended {
+	if mm["stirling_spool_appended_records_total"] <= appended {
 		t.Errorf("healthy again but nothing appended since the space returned")
 	}
 	t.Logf("space returned -> 200 after %d ms; %v readings lost to the full disk and counted", recovered.Milliseconds(), lostTotal)

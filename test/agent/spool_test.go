@@ -274,13 +274,13 @@ func TestSpoolFull(t *testing.T) {
 	p.waitReady(15 * time.Second)
 
 	var dropped float64
-	poll(t, 60*time.Second, "stirling_spool_dropped_full_total > 0", func() (bool, string) {
+	poll(t, 60*time.Second, `stirling_spool_dropped_records_total{reason="full"} > 0`, func() (bool, string) {
 		m, _, err := p.metrics()
 		if err != nil {
 			return false, err.Error()
 		}
-		dropped = m["stirling_spool_dropped_full_total"]
-		return dropped > 0, fmt.Sprintf("dropped %v, disk %v bytes", dropped, m["stirling_spool_disk_bytes"])
+		dropped = m[`stirling_spool_dropped_records_total{reason="full"}`]
+		return dropped > 0, fmt.Sprintf("dropped %v, disk %v bytes", dropped, m["stirling_spool_depth_bytes"])
 	})
 	p.stderr.wait(t, regexp.MustCompile(`level=WARN[^\n]*dropped oldest segment[^\n]*reason=full`), 5*time.Second)
 
@@ -294,7 +294,7 @@ func TestSpoolFull(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		a1, a2 := m1["stirling_spool_records_appended_total"], m2["stirling_spool_records_appended_total"]
+		a1, a2 := m1["stirling_spool_appended_records_total"], m2["stirling_spool_appended_records_total"]
 		return a2 > a1, fmt.Sprintf("appended %v -> %v", a1, a2)
 	})
 	code, body, err := p.get("/healthz")
@@ -305,7 +305,7 @@ func TestSpoolFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if disk, limit := m2["stirling_spool_disk_bytes"], float64(1<<20); disk > limit+64<<10 {
+	if disk, limit := m2["stirling_spool_depth_bytes"], float64(1<<20); disk > limit+64<<10 {
 		t.Errorf("spool holds %v bytes; limit 1 MiB (+ one 64 KiB segment)", disk)
 	}
 	st, err := p.status()
@@ -315,7 +315,7 @@ func TestSpoolFull(t *testing.T) {
 	if st.Spool.DroppedRecords == 0 {
 		t.Errorf("/api/status spool.dropped_records = 0 after a drop")
 	}
-	t.Logf("dropped %v records; spool %v bytes on disk", m2["stirling_spool_dropped_full_total"], m2["stirling_spool_disk_bytes"])
+	t.Logf("dropped %v records; spool %v bytes on disk", m2[`stirling_spool_dropped_records_total{reason="full"}`], m2["stirling_spool_depth_bytes"])
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM; want 0", code)
@@ -340,7 +340,7 @@ func TestCorruptSegment(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		n := m["stirling_spool_records_appended_total"]
+		n := m["stirling_spool_appended_records_total"]
 		return n >= 40, fmt.Sprintf("%v records", n)
 	})
 	p.signal(syscall.SIGTERM)
@@ -395,7 +395,7 @@ func TestCorruptSegment(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		skipped = m["stirling_spool_corrupt_skipped_total"]
+		skipped = m["stirling_spool_corrupt_skipped_records_total"]
 		return skipped > 0, fmt.Sprintf("corrupt_skipped %v", skipped)
 	})
 	st, err := p2.status()

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
 // TestStatusEndpoints: the endpoints operators and Prometheus scrape, from
@@ -55,7 +57,13 @@ func TestStatusEndpoints(t *testing.T) {
 			t.Errorf("line %d: not a sample: %q", i+1, line)
 			continue
 		}
-		if _, ok := types[m[1]]; !ok {
+		family := m[1]
+		for _, suf := range []string{"_sum", "_count", "_bucket"} { // a summary's or histogram's series
+			if base, ok := strings.CutSuffix(family, suf); ok && (types[base] == "summary" || types[base] == "histogram") {
+				family = base
+			}
+		}
+		if _, ok := types[family]; !ok {
 			t.Errorf("line %d: sample of %s before (or without) its TYPE line", i+1, m[1])
 		}
 		seen[m[1]+m[2]]++
@@ -65,8 +73,16 @@ func TestStatusEndpoints(t *testing.T) {
 			t.Errorf("series %s appears %d times; Prometheus rejects the scrape (duplicate sample)", series, n)
 		}
 	}
-	for _, want := range []string{"stirling_up", "stirling_spool_dropped_records_total", "stirling_spool_corrupt_skipped_records_total",
-		"stirling_publisher_delivered_records_total", "stirling_camera_nacks_total"} {
+	// The names follow the Prometheus conventions (units, _total, ...).
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Errorf("promlint: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	for _, want := range []string{"stirling_up", "stirling_build_info", "go_goroutines", "process_cpu_seconds_total", "stirling_spool_dropped_records_total", "stirling_spool_corrupt_skipped_records_total",
+		"stirling_publisher_delivered_readings_total", "stirling_camera_nacks_total"} {
 		if _, ok := types[want]; !ok {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -228,7 +228,7 @@ publishers:
 	b.Logf("scenario %s, speedup %d, stop after %v: %v wall, %v CPU (user %v, sys %v), steady %.2f ms CPU per engine second (%.0f-%.0f s); last scrape at %.0f s engine time: %.0f subpages read of %.0f made (%.2f%%), %.0f frames, %.0f windows, %.0f late readings, %.0f tach drops, %.0f records spooled, mqtt lag %.0f records, rpm %.0f",
 		scenario, speedup, stop, wall.Round(time.Millisecond), r.CPU.Round(time.Millisecond), ps.UserTime().Round(time.Millisecond), ps.SystemTime().Round(time.Millisecond),
 		1000*r.SteadyCPUPerSimSecond, first.eng, lastS.eng, scrape["stirling_sim_engine_seconds"], read, made, 100*share, scrape["stirling_pipeline_frames_total"], scrape["stirling_pipeline_windows_total"],
-		scrape["stirling_pipeline_late_total"], scrape["stirling_tach_dropped_total"], scrape["stirling_spool_records_appended_total"],
+		scrape["stirling_pipeline_late_total"], scrape["stirling_tach_dropped_total"], scrape["stirling_spool_appended_records_total"],
 		scrape[`stirling_publisher_lag_records{publisher="mqtt"}`], scrape["stirling_sim_rpm"])
 	if !(share >= minSubpageShare) {
 		b.Errorf("the driver read %.2f%% of the simulated subpages (want >= %.0f%%): speedup %d is too fast for this machine, lower %s", 100*share, 100*minSubpageShare, speedup, envSpeedup)
