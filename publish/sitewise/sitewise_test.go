@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/stirling-iot/stirling/internal/sitewisetest"
+	"github.com/stirling-iot/stirling/internal/testsrv/sitewisetest"
 	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/publish"
 )

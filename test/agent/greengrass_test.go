@@ -15,7 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stirling-iot/stirling/internal/ipctest"
+	"github.com/stirling-iot/stirling/internal/testsrv/ipctest"
 )
 
 // TestGreengrassComponent runs the agent the way the recipe's Run step does

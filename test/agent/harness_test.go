@@ -21,7 +21,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stirling-iot/stirling/internal/agenttest"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
 )
 
 // stirlingBin is the agent binary TestMain builds.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/ipctest"
+	"github.com/stirling-iot/stirling/internal/testsrv/ipctest"
 )
 
 // TestGreengrassLateNucleus: the nucleus's IPC socket is not there when the

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/agenttest"
-	"github.com/stirling-iot/stirling/internal/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
+	"github.com/stirling-iot/stirling/internal/testsrv/mosquittotest"
 )
 
 // envSpeedup overrides the simulator speedup of BenchmarkCPUPerSimHour.

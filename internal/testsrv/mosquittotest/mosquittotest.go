@@ -1,6 +1,6 @@
 // Package mosquittotest runs a real mosquitto broker for tests: on a free
 // loopback port, with mutual TLS and client-certificate authentication, from
-// certificates generated in the test (internal/tlstest). It also provides a
+// certificates generated in the test (internal/testsrv/tlstest). It also provides a
 // subscriber that records every message, and a TCP proxy that can take the
 // network away and give it back.
 //
@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/tlstest"
+	"github.com/stirling-iot/stirling/internal/testsrv/tlstest"
 )
 
 // Opts configures Start. The zero value is fine.
