@@ -49,9 +49,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// inCI reports whether a missing prerequisite must fail instead of skip.
-func inCI() bool { return os.Getenv("CI") == "true" }
-
 // config is an agent configuration as a YAML tree; tests change what they
 // need with set.
 type config map[string]any

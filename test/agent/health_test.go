@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv"
 )
 
 // healthDoc is the JSON body of /livez and /healthz.
@@ -43,21 +45,14 @@ func (p *proc) health(path string) (int, healthDoc, string, error) {
 // test that cannot mount is skipped.
 func mountTmpfs(t *testing.T, dir string, size int64) {
 	t.Helper()
-	need := func(format string, a ...any) {
-		t.Helper()
-		if inCI() {
-			t.Fatalf(format+" (required under CI=true)", a...)
-		}
-		t.Skipf(format, a...)
-	}
 	if os.Geteuid() != 0 {
-		need("mounting a tmpfs needs root")
+		testsrv.RequireInCI(t, "mounting a tmpfs needs root")
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0750", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		need("mount tmpfs on %s: %v: %s", dir, err, out)
+		testsrv.RequireInCI(t, "mount tmpfs on %s: %v: %s", dir, err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {

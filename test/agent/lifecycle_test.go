@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv"
 )
 
 // TestFatalStartupError: what the agent cannot work around at start exits
@@ -260,10 +262,7 @@ func TestNoGreengrassSocket(t *testing.T) {
 func TestPermissionDenied(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
-		if inCI() {
-			t.Fatal("this test runs the agent as user nobody and needs root (CI=true: not skipping)")
-		}
-		t.Skip("needs root to run the agent as user nobody")
+		testsrv.RequireInCI(t, "needs root to run the agent as user nobody")
 	}
 	for _, tool := range []string{"unshare", "setpriv", "mount", "mknod"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv"
 )
 
 // Siege sizes: the agent's status server caps connections at 64 and event
@@ -37,10 +39,7 @@ func TestStatusSiege(t *testing.T) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 3*siegeIdle {
 		msg := fmt.Sprintf("RLIMIT_NOFILE %d (%v); the siege needs %d descriptors", lim.Cur, err, 3*siegeIdle)
-		if inCI() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testsrv.RequireInCI(t, "%s", msg)
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/testsrv"
 	"github.com/stirling-iot/stirling/internal/testsrv/tlstest"
 )
 
@@ -63,10 +64,7 @@ func Binary(t testing.TB) string {
 	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
 		return "/usr/sbin/mosquitto"
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("mosquittotest: mosquitto not installed (run scripts/deps.sh)")
-	}
-	t.Skip("mosquittotest: mosquitto not installed (run scripts/deps.sh); skipping")
+	testsrv.RequireInCI(t, "mosquittotest: mosquitto not installed (run scripts/deps.sh)")
 	return ""
 }
 
