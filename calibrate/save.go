@@ -145,7 +145,12 @@ const maxBackup = 64 << 10
 //
 // Earlier versions wrote through a symlink at path to its target; Save
 // now replaces such a link with a regular file.
-func Save(path string, r sensors.ROIs, o SaveOpts) (SaveResult, error) {
+// A nil o means the defaults (see SaveOpts).
+func Save(path string, r sensors.ROIs, opts *SaveOpts) (SaveResult, error) {
+	var o SaveOpts
+	if opts != nil {
+		o = *opts
+	}
 	if err := r.Validate(); err != nil {
 		return SaveResult{}, fmt.Errorf("%w: nothing written: %w", ErrSave, err)
 	}

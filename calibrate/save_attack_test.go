@@ -155,7 +155,7 @@ func attackLayout(t *testing.T, a attacker) (work, secret string) {
 }
 
 func saveForTest(path string, r sensors.ROIs, o SaveOpts) error {
-	_, err := Save(path, r, o)
+	_, err := Save(path, r, &o)
 	return err
 }
 
@@ -271,9 +271,9 @@ func TestServerSaveAsRootAgainstPlantedLink(t *testing.T) {
 	v := newVictim(t, secret, "shadow")
 	a.plant(t, work, "ln -s "+v.path+" rois.yaml")
 	path := filepath.Join(work, "rois.yaml")
-	srv := NewServer(ServerOpts{ROIs: goodROIs(), Logger: slog.New(slog.DiscardHandler),
+	srv := NewServer(&ServerOpts{ROIs: goodROIs(), Logger: slog.New(slog.DiscardHandler),
 		Save: func(_ context.Context, r sensors.ROIs) (string, error) {
-			res, err := Save(path, r, SaveOpts{Owner: a.owner, Logger: slog.New(slog.DiscardHandler)})
+			res, err := Save(path, r, &SaveOpts{Owner: a.owner, Logger: slog.New(slog.DiscardHandler)})
 			return res.Message(), err
 		}})
 	r := goodROIs()

@@ -27,7 +27,7 @@ func TestSaveAndBackup(t *testing.T) {
 	path := filepath.Join(dir, "sub", "rois.yaml")
 	o := SaveOpts{Logger: slog.New(slog.DiscardHandler), Owner: "no-such-user-xyz:nogroup"}
 	first := goodROIs()
-	res, err := Save(path, first, o)
+	res, err := Save(path, first, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestSaveAndBackup(t *testing.T) {
 	}
 	second := first
 	second.Flame.X = 10
-	res, err = Save(path, second, o)
+	res, err = Save(path, second, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestSaveRefusesBadROIs(t *testing.T) {
 			}
 			r := goodROIs()
 			tc.mod(&r)
-			_, err := Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			_, err := Save(path, r, &SaveOpts{Logger: slog.New(slog.DiscardHandler)})
 			if !errors.Is(err, sensors.ErrROI) || !errors.Is(err, ErrSave) {
 				t.Fatalf("err = %v", err)
 			}
@@ -103,7 +103,7 @@ func TestSaveOwnerAsRoot(t *testing.T) {
 		testsrv.RequireInCI(t, "needs root to chown")
 	}
 	path := filepath.Join(t.TempDir(), "rois.yaml")
-	if _, err := Save(path, goodROIs(), SaveOpts{Owner: "nobody:nogroup", Logger: slog.New(slog.DiscardHandler)}); err != nil {
+	if _, err := Save(path, goodROIs(), &SaveOpts{Owner: "nobody:nogroup", Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
 	uid, gid, err := lookupOwner("nobody:nogroup")
@@ -176,7 +176,7 @@ func TestSaveReplacesSymlink(t *testing.T) {
 	}
 	r := goodROIs()
 	r.Flame.Y = 15
-	res, err := Save(link, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+	res, err := Save(link, r, &SaveOpts{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestSaveBackupRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.plant(t, path)
-			res, err := Save(path, goodROIs(), SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			res, err := Save(path, goodROIs(), &SaveOpts{Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -282,7 +282,7 @@ func TestSaveRefusesUnsafeDirectories(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Save(tc.path, goodROIs(), SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			_, err := Save(tc.path, goodROIs(), &SaveOpts{Logger: slog.New(slog.DiscardHandler)})
 			if tc.err == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -54,6 +54,12 @@ type ServerOpts struct {
 	Logger *slog.Logger
 }
 
+// DefaultServerOpts returns the defaults NewServer uses for every zero
+// field: the loopback address, no token, the default logger.
+func DefaultServerOpts() ServerOpts {
+	return ServerOpts{Addr: "127.0.0.1:8088", Logger: slog.Default()}
+}
+
 // Server is the calibration web server.
 type Server struct {
 	o   ServerOpts
@@ -85,13 +91,20 @@ func NewToken() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// NewServer returns a server; it does not listen until Listen or Run.
-func NewServer(o ServerOpts) *Server {
+// NewServer returns a server; it does not listen until Listen or Run. A
+// nil opts means DefaultServerOpts (no frame source: the page then has
+// nothing to show).
+func NewServer(opts *ServerOpts) *Server {
+	d := DefaultServerOpts()
+	var o ServerOpts
+	if opts != nil {
+		o = *opts
+	}
 	if o.Addr == "" {
-		o.Addr = "127.0.0.1:8088"
+		o.Addr = d.Addr
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = d.Logger
 	}
 	s := &Server{o: o, log: o.Logger.With("component", "calibrate"), rois: o.ROIs}
 	mux := http.NewServeMux()

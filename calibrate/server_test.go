@@ -44,13 +44,13 @@ func (s *sceneSource) Next(ctx context.Context, dst *sensors.Frame) error {
 func startServer(t *testing.T, token string) (*Server, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rois.yaml")
-	s := NewServer(ServerOpts{
+	s := NewServer(&ServerOpts{
 		Addr:   "127.0.0.1:0",
 		Token:  token,
 		Source: &sceneSource{},
 		ROIs:   goodROIs(),
 		Save: func(_ context.Context, r sensors.ROIs) (string, error) {
-			if _, err := Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+			if _, err := Save(path, r, &SaveOpts{Logger: slog.New(slog.DiscardHandler)}); err != nil {
 				return "", err
 			}
 			return "saved to " + path, nil
@@ -200,7 +200,7 @@ func (a *agentSource) Frame(dst *sensors.Frame) bool {
 func (a *agentSource) ROIs() sensors.ROIs { return goodROIs() }
 
 func TestHTTPSource(t *testing.T) {
-	agent := httptest.NewServer(status.New(&agentSource{}, status.Opts{Logger: slog.New(slog.DiscardHandler)}).Handler())
+	agent := httptest.NewServer(status.New(&agentSource{}, &status.Opts{Logger: slog.New(slog.DiscardHandler)}).Handler())
 	defer agent.Close()
 	src := NewHTTPSource(agent.URL, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -375,13 +375,13 @@ func TestServerTokenOneTime(t *testing.T) {
 // bad entry stops the server before it listens.
 func TestServerAllowHost(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rois.yaml")
-	s := NewServer(ServerOpts{
+	s := NewServer(&ServerOpts{
 		Addr:       "127.0.0.1:0",
 		AllowHosts: []string{"pi-01.example", "proxy.example:8443"},
 		Source:     &sceneSource{},
 		ROIs:       goodROIs(),
 		Save: func(_ context.Context, r sensors.ROIs) (string, error) {
-			_, err := Save(path, r, SaveOpts{Logger: slog.New(slog.DiscardHandler)})
+			_, err := Save(path, r, &SaveOpts{Logger: slog.New(slog.DiscardHandler)})
 			return "saved", err
 		},
 		Logger: slog.New(slog.DiscardHandler),
@@ -404,7 +404,7 @@ func TestServerAllowHost(t *testing.T) {
 			t.Errorf("Host %s: %d %q; want %d", tc.host, code, body, tc.code)
 		}
 	}
-	bad := NewServer(ServerOpts{Addr: "127.0.0.1:0", AllowHosts: []string{"http://pi"}, Source: &sceneSource{}, Logger: slog.New(slog.DiscardHandler)})
+	bad := NewServer(&ServerOpts{Addr: "127.0.0.1:0", AllowHosts: []string{"http://pi"}, Source: &sceneSource{}, Logger: slog.New(slog.DiscardHandler)})
 	if err := bad.Listen(); !errors.Is(err, webguard.ErrBadHost) {
 		t.Fatalf("Listen with a bad --allow-host: %v; want ErrBadHost", err)
 	}

@@ -100,6 +100,11 @@ func (s *HTTPSource) Next(ctx context.Context, dst *sensors.Frame) error {
 	}
 }
 
+var (
+	_ FrameSource = FrameFunc(nil)
+	_ FrameSource = (*HTTPSource)(nil)
+)
+
 // errNoFrameYet is the agent's 503: running, but no thermal frame yet.
 var errNoFrameYet = errors.New("calibrate: the agent has no thermal frame yet")
 

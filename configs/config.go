@@ -3,9 +3,7 @@ package configs
 import (
 	"time"
 
-	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/sensors"
-	"github.com/stirling-iot/stirling/sensors/sim"
 )
 
 // Config is the whole agent configuration: one YAML file, plus the ROI file
@@ -105,14 +103,45 @@ type Tachometer struct {
 
 // Sim configures the simulated sensor bus (used when Bus is "sim"): the
 // engine scenario, seed, speed-up, edge jitter and the faults to inject.
-// See sim.Config for each key.
-type Sim = sim.Config
+// The agent converts it to the simulator's own Config.
+type Sim struct {
+	// Scenario names the engine's timeline; see SimScenarios.
+	Scenario string `yaml:"scenario"`
+	// Seed makes the run reproducible; 0 picks one from the clock.
+	Seed int64 `yaml:"seed"`
+	// Speedup runs engine time this many times faster than the wall clock
+	// (1 to 10000).
+	Speedup float64 `yaml:"speedup"`
+	// SteadyRPM is the speed of the "steady", "flame_out" and "stall"
+	// scenarios (default 600, 50 to 3000).
+	SteadyRPM float64 `yaml:"steady_rpm"`
+	// AmbientC is the room temperature, deg C (default 22, -20 to 45).
+	AmbientC float64 `yaml:"ambient_c"`
+	// Jitter is the standard deviation of the edge timestamps (default
+	// 2us, the Pi's interrupt latency spread; 0 to 1ms).
+	Jitter time.Duration `yaml:"jitter"`
+	// MarkWidthDeg is the black mark's width on the flywheel (default 12
+	// degrees, 1 to 180).
+	MarkWidthDeg float64 `yaml:"mark_width_deg"`
+	// Faults are injected during windows of engine time.
+	Faults []SimFault `yaml:"faults"`
+}
 
-// SimFault is one injected fault of the simulator (sim.Fault).
-type SimFault = sim.Fault
+// SimFault is one injected fault of the simulator.
+type SimFault struct {
+	// Kind is one of SimFaultKinds.
+	Kind string `yaml:"kind"`
+	// At is the engine time (since the start) when it begins.
+	At time.Duration `yaml:"at"`
+	// For is how long it lasts; 0 means to the end.
+	For time.Duration `yaml:"for"`
+	// Rate is the probability per mark/edge/revolution for the GPIO kinds
+	// that have one (0 means the kind's default).
+	Rate float64 `yaml:"rate"`
+}
 
 // Pipeline configures validation, filters, windows and batching. See
-// pipeline.Opts for the meaning of each field; Opts converts.
+// pipeline.Opts for the meaning of each field; the agent converts.
 type Pipeline struct {
 	// Window is the aggregation window, aligned to wall-clock multiples of
 	// the sensor timestamps (100ms to 1h).
@@ -233,51 +262,4 @@ func (c *Config) LivezWindow() time.Duration {
 		}
 	}
 	return max(w, 10*time.Second)
-}
-
-// Opts converts the pipeline section to pipeline options (without the
-// clock and logger, which the caller sets).
-func (p *Pipeline) Opts() pipeline.Opts {
-	o := pipeline.DefaultOpts() // for the fields the YAML does not expose
-	o.Window, o.WindowGrace = p.Window, p.WindowGrace
-	o.Metrics = make(map[string]pipeline.MetricOpts, len(p.Metrics))
-	o.Hampel = pipeline.HampelOpts{Window: p.Hampel.Window, Threshold: p.Hampel.Threshold, MinDeviation: p.Hampel.MinDeviation}
-	o.EMAAlpha, o.Heartbeat = p.EMAAlpha, p.Heartbeat
-	o.ROI = pipeline.ROIOpts{MinValid: p.ROI.MinValid, MaxPixelAge: p.ROI.MaxPixelAge}
-	o.Engine = pipeline.EngineOpts{
-		RunningRPM: p.Engine.RunningRPM,
-		FlameOnC:   p.Engine.FlameOnC,
-		FlameOffC:  p.Engine.FlameOffC,
-		WarmDeltaK: p.Engine.WarmDeltaK,
-	}
-	o.Batch = pipeline.BatchOpts{MaxReadings: p.Batch.MaxReadings, MaxBytes: int(p.Batch.MaxBytes), MaxLatency: p.Batch.MaxLatency}
-	for k, m := range p.Metrics {
-		o.Metrics[k] = pipeline.MetricOpts{Min: m.Min, Max: m.Max, Deadband: m.Deadband}
-	}
-	return o
-}
-
-// pipelineFromOpts is the inverse of Opts, used by Default so the pipeline's
-// defaults live in pipeline.DefaultOpts only.
-func pipelineFromOpts(o pipeline.Opts) Pipeline {
-	p := Pipeline{
-		Window:      o.Window,
-		WindowGrace: o.WindowGrace,
-		Metrics:     make(map[string]Metric, len(o.Metrics)),
-		Hampel:      Hampel{Window: o.Hampel.Window, Threshold: o.Hampel.Threshold, MinDeviation: o.Hampel.MinDeviation},
-		EMAAlpha:    o.EMAAlpha,
-		Heartbeat:   o.Heartbeat,
-		ROI:         ROIStats{MinValid: o.ROI.MinValid, MaxPixelAge: o.ROI.MaxPixelAge},
-		Engine: Engine{
-			RunningRPM: o.Engine.RunningRPM,
-			FlameOnC:   o.Engine.FlameOnC,
-			FlameOffC:  o.Engine.FlameOffC,
-			WarmDeltaK: o.Engine.WarmDeltaK,
-		},
-		Batch: Batch{MaxReadings: o.Batch.MaxReadings, MaxBytes: Size(o.Batch.MaxBytes), MaxLatency: o.Batch.MaxLatency},
-	}
-	for k, m := range o.Metrics {
-		p.Metrics[k] = Metric{Min: m.Min, Max: m.Max, Deadband: m.Deadband}
-	}
-	return p
 }

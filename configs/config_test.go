@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -141,27 +140,6 @@ func TestShippedConfigs(t *testing.T) {
 	}
 }
 
-func TestOverridesKeepDefaults(t *testing.T) {
-	c, err := Parse("t.yaml", []byte(base+"pipeline:\n  metrics:\n    rpm: {deadband: 5}\n  batch:\n    max_bytes: 32KiB\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	def := pipeline.DefaultOpts()
-	if m := c.Pipeline.Metrics["rpm"]; m.Deadband != 5 || m.Max != def.Metrics["rpm"].Max {
-		t.Errorf("rpm = %+v; want deadband 5 and the default range", m)
-	}
-	o := c.Pipeline.Opts()
-	if o.Batch.MaxBytes != 32<<10 || o.Batch.MaxReadings != def.Batch.MaxReadings || o.Window != time.Second {
-		t.Errorf("opts %+v", o.Batch)
-	}
-	if err := o.Validate(); err != nil {
-		t.Errorf("converted opts invalid: %v", err)
-	}
-	if len(c.Publishers) != 1 || c.Publishers[0].Stdout.Layout != LayoutSample {
-		t.Errorf("publisher defaults not applied: %+v", c.Publishers[0])
-	}
-}
-
 func TestThingNameFromEnv(t *testing.T) {
 	t.Setenv(EnvThingName, "core-7")
 	c, err := Parse("t.yaml", []byte("publishers:\n  - type: mqtt\n    endpoint: h:8883\n    cert_file: c\n    key_file: k\n    ca_file: a\n"))
@@ -289,18 +267,6 @@ func TestSize(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestSpoolOpts(t *testing.T) {
-	c := Default()
-	o := c.Spool.Opts()
-	if o.MaxBytes != int64(c.Spool.MaxBytes) || o.SegmentBytes != 4<<20 || o.SyncInterval != time.Second || o.MaxAge != 7*24*time.Hour {
-		t.Errorf("opts %+v", o)
-	}
-	c.Spool.SyncInterval = 0
-	if o := c.Spool.Opts(); o.SyncInterval >= 0 {
-		t.Errorf("sync_interval 0 gave %v, want the spool's every-append setting (negative)", o.SyncInterval)
 	}
 }
 

@@ -2,20 +2,19 @@ package configs
 
 import (
 	"fmt"
-	"github.com/stirling-iot/stirling/sensors/sim"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stirling-iot/stirling/pipeline"
-	"github.com/stirling-iot/stirling/pipeline/spool"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
 // Default returns the configuration every file starts from: the one place
-// the defaults live (the pipeline's own come from pipeline.DefaultOpts).
+// the defaults of the file live. The pipeline's, the spool's and the
+// simulator's agree with their packages' DefaultOpts (a test in
+// internal/agent holds them together), so that configs stays a leaf.
 // It has no publishers; a file must list at least one.
 func Default() *Config {
 	return &Config{
@@ -39,25 +38,36 @@ func Default() *Config {
 				MaxRPM:       3000,
 				StallTimeout: 3 * time.Second,
 			},
-			Sim: sim.DefaultConfig(),
+			Sim: Sim{
+				Scenario:     "run",
+				Seed:         1,
+				Speedup:      1,
+				SteadyRPM:    600,
+				AmbientC:     22,
+				Jitter:       2 * time.Microsecond,
+				MarkWidthDeg: 12,
+			},
 		},
 		ROIsFile: "rois.yaml",
-		Pipeline: pipelineFromOpts(pipeline.DefaultOpts()),
-		Spool:    spoolFromOpts("var/spool", spool.DefaultOpts()),
-		HTTP:     HTTP{Listen: "127.0.0.1:8080", HealthzMaxSilence: 5 * time.Minute},
-		ROIs:     DefaultROIs(),
-	}
-}
-
-// spoolFromOpts takes the spool's defaults from the spool package, the one
-// place they live.
-func spoolFromOpts(dir string, o spool.Opts) Spool {
-	return Spool{
-		Dir:          dir,
-		MaxBytes:     Size(o.MaxBytes),
-		MaxAge:       o.MaxAge,
-		SegmentBytes: Size(o.SegmentBytes),
-		SyncInterval: o.SyncInterval,
+		Pipeline: Pipeline{
+			Window:      time.Second,
+			WindowGrace: 250 * time.Millisecond,
+			Metrics:     DefaultMetrics(),
+			Hampel:      Hampel{Window: 7, Threshold: 3, MinDeviation: 1},
+			Heartbeat:   time.Minute,
+			ROI:         ROIStats{MinValid: 0.5, MaxPixelAge: 2 * time.Second},
+			Engine:      Engine{RunningRPM: 30, FlameOnC: 100, FlameOffC: 80, WarmDeltaK: 10},
+			Batch:       Batch{MaxReadings: 500, MaxBytes: 64 * KiB, MaxLatency: 2 * time.Second},
+		},
+		Spool: Spool{
+			Dir:          "var/spool",
+			MaxBytes:     256 * MiB,
+			MaxAge:       7 * 24 * time.Hour,
+			SegmentBytes: 4 * MiB,
+			SyncInterval: time.Second,
+		},
+		HTTP: HTTP{Listen: "127.0.0.1:8080", HealthzMaxSilence: 5 * time.Minute},
+		ROIs: DefaultROIs(),
 	}
 }
 

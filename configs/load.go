@@ -18,7 +18,6 @@ import (
 
 	"github.com/stirling-iot/stirling/internal/yamlbound"
 
-	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -273,7 +272,7 @@ func tidy(n *yaml.Node, path string) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if d, err := time.ParseDuration(n.Value); err == nil && n.Tag == "!!str" && strings.HasSuffix(n.Value, "0s") {
-			n.Value = pipeline.FormatDuration(d)
+			n.Value = FormatDuration(d)
 		}
 	case yaml.MappingNode:
 		if path == "pipeline.metrics" {

@@ -1,19 +1,17 @@
 package configs
 
 import (
-	"errors"
 	"fmt"
-	"github.com/stirling-iot/stirling/sensors/sim"
 	"math"
 	"net"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/stirling-iot/stirling/internal/webguard"
-	"github.com/stirling-iot/stirling/pipeline"
 )
 
 // checker collects validation errors by key path.
@@ -35,7 +33,7 @@ func (c *checker) oneOf(key, v string, allowed ...string) {
 func (c *checker) dur(key string, d, lo, hi time.Duration) {
 	if d < lo || d > hi {
 		c.bad(key, "%q out of range; want a duration from %s to %s",
-			pipeline.FormatDuration(d), pipeline.FormatDuration(lo), pipeline.FormatDuration(hi))
+			FormatDuration(d), FormatDuration(lo), FormatDuration(hi))
 	}
 }
 
@@ -136,10 +134,10 @@ func (c *Config) validate(ck *checker, fleet bool) {
 	ck.dur("sensors.tachometer.stall_timeout", tc.StallTimeout, 100*time.Millisecond, time.Minute)
 	if tc.MinRPM > 0 && tc.StallTimeout > 0 && tc.StallTimeout < time.Duration(float64(time.Minute)/tc.MinRPM/float64(max(tc.MarksPerRev, 1))) {
 		ck.bad("sensors.tachometer.stall_timeout", "%s is shorter than one mark period at min_rpm; want at least %s",
-			pipeline.FormatDuration(tc.StallTimeout), pipeline.FormatDuration(time.Duration(float64(time.Minute)/tc.MinRPM/float64(max(tc.MarksPerRev, 1))).Round(time.Millisecond)))
+			FormatDuration(tc.StallTimeout), FormatDuration(time.Duration(float64(time.Minute)/tc.MinRPM/float64(max(tc.MarksPerRev, 1))).Round(time.Millisecond)))
 	}
 	sc := &s.Sim
-	ck.oneOf("sensors.sim.scenario", sc.Scenario, sim.Scenarios()...)
+	ck.oneOf("sensors.sim.scenario", sc.Scenario, SimScenarios()...)
 	ck.num("sensors.sim.speedup", sc.Speedup, 1, 10000)
 	ck.num("sensors.sim.steady_rpm", sc.SteadyRPM, 50, 3000)
 	ck.num("sensors.sim.ambient_c", sc.AmbientC, -20, 45)
@@ -147,7 +145,7 @@ func (c *Config) validate(ck *checker, fleet bool) {
 	ck.num("sensors.sim.mark_width_deg", sc.MarkWidthDeg, 1, 180)
 	for i, f := range sc.Faults {
 		key := fmt.Sprintf("sensors.sim.faults[%d]", i)
-		ck.oneOf(key+".kind", f.Kind, sim.FaultKinds()...)
+		ck.oneOf(key+".kind", f.Kind, SimFaultKinds()...)
 		ck.dur(key+".at", f.At, 0, 365*24*time.Hour)
 		ck.dur(key+".for", f.For, 0, 365*24*time.Hour)
 		ck.num(key+".rate", f.Rate, 0, 1)
@@ -157,17 +155,7 @@ func (c *Config) validate(ck *checker, fleet bool) {
 		ck.bad("rois_file", "empty; want the path of the ROI file (relative to this file), e.g. rois.yaml")
 	}
 
-	o := c.Pipeline.Opts()
-	if err := o.Validate(); err != nil {
-		for _, e := range unjoin(err) {
-			var oe *pipeline.OptError
-			if errors.As(e, &oe) {
-				ck.bad("pipeline."+oe.Key, "%s", oe.Msg)
-			} else {
-				ck.bad("pipeline", "%s", e)
-			}
-		}
-	}
+	c.Pipeline.validate(ck)
 
 	sp := &c.Spool
 	ck.required("spool.dir", sp.Dir, "a directory")
@@ -315,4 +303,59 @@ func unjoin(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// maxBatchBytes is the largest pipeline.batch.max_bytes: 120 KiB, under IoT
+// Core's 128 KB message limit with room for the topic and headers
+// (pipeline.MaxBatchBytes).
+const maxBatchBytes = 120 << 10
+
+// maxHampel is the largest pipeline.hampel.window.
+const maxHampel = 31
+
+// validate checks the pipeline section with the ranges pipeline.Opts.Validate
+// applies, keyed below "pipeline".
+func (p *Pipeline) validate(ck *checker) {
+	dur := func(key string, d, lo, hi time.Duration) { ck.dur("pipeline."+key, d, lo, hi) }
+	num := func(key string, v, lo, hi float64) { ck.num("pipeline."+key, v, lo, hi) }
+	dur("window", p.Window, 100*time.Millisecond, time.Hour)
+	if p.WindowGrace < 0 || (p.WindowGrace >= p.Window && p.Window > 0) {
+		ck.bad("pipeline.window_grace", "%q out of range; want a duration from 0s to less than window (%s)", FormatDuration(p.WindowGrace), FormatDuration(p.Window))
+	}
+	known := MetricNames()
+	names := make([]string, 0, len(p.Metrics))
+	for k := range p.Metrics {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		m := p.Metrics[k]
+		key := "pipeline.metrics." + k
+		if !slices.Contains(known, k) {
+			ck.bad(key, "unknown metric; want one of %s", strings.Join(known, ", "))
+			continue
+		}
+		if math.IsNaN(m.Min) || math.IsNaN(m.Max) || m.Min > m.Max {
+			ck.bad(key, "min %v above max %v; want min <= max", m.Min, m.Max)
+		}
+		if !(m.Deadband >= 0) || math.IsInf(m.Deadband, 0) {
+			ck.bad(key+".deadband", "%v out of range; want a number >= 0", m.Deadband)
+		}
+	}
+	if h := p.Hampel.Window; h != 0 && (h < 3 || h > maxHampel || h%2 == 0) {
+		ck.bad("pipeline.hampel.window", "%d not allowed; want 0 (off) or an odd number from 3 to %d", h, maxHampel)
+	}
+	num("hampel.threshold", p.Hampel.Threshold, 0.5, 100)
+	num("hampel.min_deviation", p.Hampel.MinDeviation, 0, 1e6)
+	num("ema_alpha", p.EMAAlpha, 0, 1)
+	dur("heartbeat", p.Heartbeat, p.Window, 24*time.Hour)
+	num("roi.min_valid", p.ROI.MinValid, 0, 1)
+	dur("roi.max_pixel_age", p.ROI.MaxPixelAge, 10*time.Millisecond, time.Hour)
+	num("engine.running_rpm", p.Engine.RunningRPM, 1, 5000)
+	num("engine.flame_on_c", p.Engine.FlameOnC, -40, 1200)
+	num("engine.flame_off_c", p.Engine.FlameOffC, -40, p.Engine.FlameOnC)
+	num("engine.warm_delta_k", p.Engine.WarmDeltaK, 0, 500)
+	ck.integer("pipeline.batch.max_readings", p.Batch.MaxReadings, 1, 10000)
+	ck.integer("pipeline.batch.max_bytes", int(p.Batch.MaxBytes), 1024, maxBatchBytes)
+	dur("batch.max_latency", p.Batch.MaxLatency, 10*time.Millisecond, 10*time.Minute)
 }

@@ -61,7 +61,7 @@ func BenchmarkROIStats(b *testing.B) {
 func BenchmarkFrameThroughRun(b *testing.B) {
 	o := DefaultOpts()
 	o.Clock = clocktest.New(t0)
-	p, err := New(o, testROIs())
+	p, err := New(testROIs(), &o)
 	if err != nil {
 		b.Fatal(err)
 	}

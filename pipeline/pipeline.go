@@ -40,8 +40,13 @@ type Pipeline struct {
 	run    atomic.Bool
 }
 
-// New returns a pipeline measuring rois. Opts are validated.
-func New(o Opts, rois sensors.ROIs) (*Pipeline, error) {
+// New returns a pipeline measuring rois. opts are validated; a nil opts
+// means DefaultOpts.
+func New(rois sensors.ROIs, opts *Opts) (*Pipeline, error) {
+	o := DefaultOpts()
+	if opts != nil {
+		o = *opts
+	}
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}

@@ -329,7 +329,7 @@ func newTestPipeline(t *testing.T, mod func(*Opts)) (*Pipeline, *clocktest.Fake)
 	if mod != nil {
 		mod(&o)
 	}
-	p, err := New(o, testROIs())
+	p, err := New(testROIs(), &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -615,7 +615,7 @@ func TestRunScaledClock(t *testing.T) {
 	clk := clock.NewScaled(t0, 200)
 	o := DefaultOpts()
 	o.Clock = clk
-	p, err := New(o, testROIs())
+	p, err := New(testROIs(), &o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,3 +147,5 @@ func (u *Unavailable) Send(context.Context, *pipeline.Batch, []Result) error { r
 
 // Close implements Publisher.
 func (u *Unavailable) Close() error { return nil }
+
+var _ Publisher = (*Unavailable)(nil)

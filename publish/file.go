@@ -25,6 +25,15 @@ type FileOpts struct {
 	Keep int
 	// Name is the publisher's name (default "file").
 	Name string
+	// Logger receives rotation problems, scoped component=publish; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// DefaultFileOpts returns the defaults NewFile uses for every zero field
+// (Path has none).
+func DefaultFileOpts() FileOpts {
+	return FileOpts{MaxBytes: 10 << 20, Keep: 3, Name: "file", Logger: slog.New(slog.DiscardHandler)}
 }
 
 // File appends readings as JSON lines (the Stdout format) to a file,
@@ -41,23 +50,29 @@ type File struct {
 	buf  []byte
 }
 
-// NewFile opens (or creates) opts.Path for appending. log may be nil.
-func NewFile(opts FileOpts, log *slog.Logger) (*File, error) {
+// NewFile opens (or creates) opts.Path for appending.
+func NewFile(o *FileOpts) (*File, error) {
+	var opts FileOpts
+	if o != nil {
+		opts = *o
+	}
+	d := DefaultFileOpts()
 	if opts.Path == "" {
 		return nil, errors.New("publish: file: empty path")
 	}
 	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = 10 << 20
+		opts.MaxBytes = d.MaxBytes
 	}
 	if opts.Keep <= 0 {
-		opts.Keep = 3
+		opts.Keep = d.Keep
 	}
 	if opts.Name == "" {
-		opts.Name = "file"
+		opts.Name = d.Name
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = d.Logger
 	}
+	log := opts.Logger
 	p := &File{opts: opts, log: log.With("component", "publish", "publisher", opts.Name)}
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o750); err != nil {
 		return nil, fmt.Errorf("publish: %s: %w", opts.Name, err)
@@ -86,7 +101,7 @@ func (p *File) open() error {
 // Path.
 func (p *File) rotate() error {
 	if err := p.f.Close(); err != nil {
-		p.log.Warn("publish: close before rotation", "err", err)
+		p.log.Warn("close before rotation", "err", err)
 	}
 	p.f = nil
 	name := func(i int) string { return p.opts.Path + "." + strconv.Itoa(i) }
@@ -136,7 +151,7 @@ func (p *File) Send(ctx context.Context, b *pipeline.Batch, res []Result) error 
 	if err != nil {
 		if n > 0 {
 			if terr := p.f.Truncate(p.size); terr != nil {
-				p.log.Warn("publish: cut partial write", "err", terr)
+				p.log.Warn("cut partial write", "err", terr)
 			}
 		}
 		return fmt.Errorf("publish: %s: write: %w", p.opts.Name, err)

@@ -64,7 +64,10 @@ func TestWriterSpoolRunnerOutage(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { sp.Run(ctx) })
 	in := make(chan *pipeline.Batch)
-	w := spool.NewWriter(sp, nil)
+	w, err := pipeline.NewSpoolWriter(sp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	wg.Go(func() { w.Run(ctx, in) })
 	var out lockedBuffer
 	pub := &gatedStdout{Stdout: NewStdout(&out, ""), ready: make(chan struct{}, 1)}
@@ -72,7 +75,7 @@ func TestWriterSpoolRunnerOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewRunner(pub, cur, sp, RunnerOpts{}, nil)
+	r := NewRunner(pub, cur, sp, &RunnerOpts{})
 	wg.Go(func() { r.Run(ctx) })
 
 	send := func(n int) {

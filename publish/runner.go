@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -73,13 +72,16 @@ type RunnerOpts struct {
 	MergeReadings int
 	// Clock times the waits (default clock.Real).
 	Clock clock.Clock
+	// Logger receives delivery failures and quarantines, scoped
+	// component=publish and publisher=<name>; nil discards them.
+	Logger *slog.Logger
 }
 
 // DefaultRunnerOpts returns the defaults.
 func DefaultRunnerOpts() RunnerOpts {
 	return RunnerOpts{Initial: 100 * time.Millisecond, Max: 2 * time.Second, AuthMax: time.Minute, Multiplier: 2, Jitter: 0.2,
 		FailingAfter: 5, SendTimeout: 30 * time.Second, MergeReadings: 1000, RemindEvery: DefaultRemindEvery,
-		RequeuePoll: 5 * time.Second, Clock: clock.Real{}}
+		RequeuePoll: 5 * time.Second, Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)}
 }
 
 func (o RunnerOpts) withDefaults() RunnerOpts {
@@ -118,6 +120,9 @@ func (o RunnerOpts) withDefaults() RunnerOpts {
 	}
 	if o.Clock == nil {
 		o.Clock = d.Clock
+	}
+	if o.Logger == nil {
+		o.Logger = d.Logger
 	}
 	return o
 }
@@ -197,14 +202,15 @@ type Runner struct {
 
 // NewRunner returns a runner delivering cur's records to p. sp receives
 // rejected readings in its quarantine file (nil: rejected readings are only
-// logged and counted). log may be nil.
-func NewRunner(p Publisher, cur *spool.Cursor, sp *spool.Spool, opts RunnerOpts, log *slog.Logger) *Runner {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// logged and counted). A nil opts means DefaultRunnerOpts.
+func NewRunner(p Publisher, cur *spool.Cursor, sp *spool.Spool, opts *RunnerOpts) *Runner {
+	var o RunnerOpts
+	if opts != nil {
+		o = *opts
 	}
-	opts = opts.withDefaults()
-	r := &Runner{p: p, cur: cur, sp: sp, opts: opts, clk: opts.Clock,
-		log: log.With("component", "publish", "publisher", p.Name())}
+	o = o.withDefaults()
+	r := &Runner{p: p, cur: cur, sp: sp, opts: o, clk: o.Clock,
+		log: o.Logger.With("component", "publish", "publisher", p.Name())}
 	if rd, ok := p.(Readier); ok {
 		r.ready = rd.Ready()
 	}
@@ -294,263 +300,4 @@ func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint
 		last = rec.Seq
 	}
 	return last
-}
-
-type rejection struct {
-	reading pipeline.Reading
-	reason  string
-}
-
-// deliver sends b until every reading is accepted or rejected. It returns
-// false if ctx ended first. b.Readings shrinks to the readings still due.
-func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
-	var res []Result
-	var rejects []rejection
-	backoff := r.opts.Initial
-	failed := 0
-	if len(b.Readings) > 0 {
-		r.mu.Lock()
-		r.inFlight = b.Readings[0].Time
-		r.mu.Unlock()
-	}
-	defer func() {
-		r.mu.Lock()
-		r.inFlight = time.Time{}
-		r.mu.Unlock()
-	}()
-	for len(b.Readings) > 0 {
-		res = append(res[:0], make([]Result, len(b.Readings))...)
-		r.update(func(st *RunnerStats) {
-			// A retry keeps the backoff or failing state: only a success
-			// ends it, so the page and the log do not flap at every attempt.
-			if st.State != StateBackoff && st.State != StateFailing {
-				st.State = StateDelivering
-			}
-			st.Backoff, st.Attempts = 0, st.Attempts+1
-		})
-		sctx, cancel := context.WithTimeout(ctx, r.opts.SendTimeout)
-		err := r.p.Send(sctx, b, res)
-		timedOut := sctx.Err() != nil && ctx.Err() == nil
-		cancel()
-		// Results count even when ctx ended during Send: what the
-		// destination acknowledged is acknowledged, so a clean stop does
-		// not deliver that batch again on the next start.
-		if err == nil && timedOut {
-			err = fmt.Errorf("send timed out after %v", r.opts.SendTimeout)
-		}
-		var accepted uint64
-		var why string
-		rejects = rejects[:0]
-		keep := b.Readings[:0]
-		for i := range res {
-			switch res[i].Status {
-			case Accepted:
-				accepted++
-			case Rejected:
-				rejects = append(rejects, rejection{b.Readings[i], res[i].Reason})
-			default:
-				if why == "" {
-					why = res[i].Reason
-				}
-				keep = append(keep, b.Readings[i])
-			}
-		}
-		b.Readings = keep
-		r.quarantineReadings(b.ID, rejects)
-		r.update(func(st *RunnerStats) { st.Delivered += accepted })
-		if len(keep) == 0 {
-			r.succeeded(failed)
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		if err != nil {
-			why = err.Error()
-		} else if why == "" {
-			why = "publisher asked to retry"
-		}
-		failed++
-		r.runFails++
-		cause := Cause(err)
-		limit := r.opts.Max
-		if cause == "unauthorized" {
-			limit = r.opts.AuthMax
-		}
-		backoff = min(backoff, limit)
-		wait := r.jitter(backoff)
-		backoff = min(time.Duration(float64(backoff)*r.opts.Multiplier), limit)
-		state := StateBackoff
-		if r.runFails >= r.opts.FailingAfter || cause == "unauthorized" {
-			// An authorisation failure will not pass by itself: failing at once.
-			state = StateFailing
-		}
-		reason := why
-		if cause != "" {
-			reason = cause + ": " + why
-		}
-		now := r.clk.Now()
-		r.update(func(st *RunnerStats) {
-			st.State, st.Cause, st.Reason, st.Backoff = state, cause, reason, wait
-			st.LastError, st.LastErrorTime = why, now
-			st.Failures++
-			st.Retried += uint64(len(keep))
-		})
-		r.logFailure(now, state, cause, b.ID, len(keep), wait, why)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-r.ready:
-		case <-r.clk.After(wait):
-		}
-	}
-	r.succeeded(failed)
-	return true
-}
-
-func (r *Runner) succeeded(int) {
-	now := r.clk.Now()
-	r.update(func(st *RunnerStats) {
-		st.State, st.Cause, st.Reason, st.Backoff = StateIdle, "", "", 0
-		st.LastSuccess = now
-		st.Batches++
-	})
-	if r.logState != "" {
-		r.log.Info("publish: delivery resumed", "failed_attempts", r.runFails, "failed_for", now.Sub(r.failSince).Round(time.Millisecond))
-	}
-	r.logState, r.logCause, r.runFails = "", "", 0
-}
-
-// logFailure logs a failed attempt: the first of a run and every change of
-// state or cause at once, then a reminder at most every RemindEvery with the
-// attempt count and the last cause; other attempts only at debug level.
-func (r *Runner) logFailure(now time.Time, state State, cause string, batch uint64, retry int, wait time.Duration, why string) {
-	attrs := []any{"batch", batch, "attempts", r.runFails, "err", why}
-	if cause != "" {
-		attrs = append(attrs, "cause", cause)
-	}
-	switch {
-	case r.logState == "" && state == StateBackoff:
-		r.failSince = now
-		r.log.Warn("publish: delivery failed; retrying", append(attrs, "retry_readings", retry)...)
-	case r.logState == "" || state != r.logState || cause != r.logCause:
-		if r.logState == "" {
-			r.failSince = now
-		}
-		r.log.Warn("publish: publisher failing", append(attrs, "state", string(state), "failing_for", now.Sub(r.failSince).Round(time.Second))...)
-	case now.Sub(r.lastLog) >= r.opts.RemindEvery:
-		r.log.Warn("publish: publisher still failing", append(attrs, "state", string(state), "failing_for", now.Sub(r.failSince).Round(time.Second))...)
-	default:
-		r.log.Debug("publish: delivery failed; retrying", append(attrs, "wait", wait)...)
-		return
-	}
-	r.logState, r.logCause, r.lastLog = state, cause, now
-}
-
-// jitter returns a wait between (1-Jitter)d and d.
-func (r *Runner) jitter(d time.Duration) time.Duration {
-	return d - time.Duration(rand.Float64()*r.opts.Jitter*float64(d))
-}
-
-func (r *Runner) update(f func(*RunnerStats)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f(&r.st)
-}
-
-// quarantineReadings writes rejected readings to the quarantine file, one
-// entry per distinct reason, each with the record's ID and the readings as
-// JSON objects.
-func (r *Runner) quarantineReadings(id uint64, rejects []rejection) {
-	for len(rejects) > 0 {
-		want := rejects[0].reason
-		reason := want
-		if reason == "" {
-			reason = "rejected"
-		}
-		var rs []pipeline.Reading
-		rest := rejects[:0]
-		for _, rj := range rejects {
-			if rj.reason == want {
-				rs = append(rs, rj.reading)
-			} else {
-				rest = append(rest, rj)
-			}
-		}
-		e := spool.QuarantineEntry{Seq: id, Reason: reason}
-		js, err := ReadingsJSON(rs)
-		if err != nil {
-			r.log.Error("publish: encode rejected readings", "batch", id, "err", err)
-			b := pipeline.Batch{ID: id, Readings: rs}
-			e.Payload, _ = b.AppendBinary(nil)
-		}
-		e.Readings = js
-		r.quarantine(e, len(rs))
-		rejects = rest
-	}
-}
-
-// quarantineRecord quarantines a record that does not decode: its raw
-// payload is all there is to keep.
-func (r *Runner) quarantineRecord(rec spool.Record, reason string) {
-	r.quarantine(spool.QuarantineEntry{Seq: rec.Seq, Reason: reason, Payload: rec.Payload}, 1)
-}
-
-func (r *Runner) quarantine(e spool.QuarantineEntry, readings int) {
-	r.update(func(st *RunnerStats) { st.Rejected += uint64(readings) })
-	r.log.Warn("publish: readings rejected", "batch", e.Seq, "readings", readings, "reason", e.Reason)
-	if r.sp == nil {
-		return
-	}
-	e.Publisher = r.p.Name()
-	e.Time = r.clk.Now()
-	if err := r.sp.Quarantine(e); err != nil {
-		r.update(func(st *RunnerStats) { st.QuarantineErrors += uint64(readings) })
-		r.log.Error("publish: quarantine failed; rejected readings dropped", "batch", e.Seq, "readings", readings, "err", err)
-	}
-}
-
-// drainRequeue delivers the entries an operator requeued for this
-// publisher (spool.Requeue), oldest file first, and removes each file once
-// all its entries are accepted or quarantined again. It returns false if
-// ctx ended first; the file being delivered stays and is delivered again
-// (from its start) next time.
-func (r *Runner) drainRequeue(ctx context.Context) bool {
-	r.requeueCheck = time.Now()
-	files, err := spool.RequeueFiles(r.sp.Dir(), r.p.Name())
-	if err != nil {
-		r.log.Error("publish: requeue: list", "err", err)
-		return true
-	}
-	for _, f := range files {
-		es, damaged, err := spool.ReadRequeueFile(f)
-		if err != nil {
-			r.log.Error("publish: requeue: read", "file", f, "err", err)
-			continue
-		}
-		for _, d := range damaged {
-			r.log.Error("publish: requeue: damaged line skipped", "file", f, "err", d)
-		}
-		readings := 0
-		for _, e := range es {
-			rs, err := ParseReadingsJSON(e.Readings)
-			if err != nil {
-				r.quarantine(spool.QuarantineEntry{Seq: e.Seq, Reason: "requeued entry: " + err.Error(), Readings: e.Readings}, 0)
-				continue
-			}
-			b := pipeline.Batch{ID: e.Seq, Readings: rs}
-			n := uint64(len(rs))
-			if !r.deliver(ctx, &b) {
-				return false
-			}
-			readings += len(rs)
-			r.update(func(st *RunnerStats) { st.Requeued += n })
-		}
-		if err := r.sp.RemoveRequeueFile(f); err != nil {
-			r.log.Error("publish: requeue: remove delivered file", "file", f, "err", err)
-			continue
-		}
-		r.log.Info("publish: requeued entries delivered", "file", f, "entries", len(es), "readings", readings)
-	}
-	return true
 }

@@ -60,7 +60,8 @@ func TestRunnerLogsStateChangesOnce(t *testing.T) {
 	})
 	var logs logBuf
 	opts := RunnerOpts{Initial: 100 * time.Millisecond, Max: 1500 * time.Millisecond, FailingAfter: 5, MergeReadings: 1, Clock: clk}
-	r := NewRunner(p, f.cur, f.sp, opts, logs.logger())
+	opts.Logger = logs.logger()
+	r := NewRunner(p, f.cur, f.sp, &opts)
 	stop := run(t, r)
 	defer stop()
 	start := clk.Now()
@@ -113,7 +114,7 @@ func TestRunnerUnauthorized(t *testing.T) {
 		}
 		return acceptAll(n, b, res)
 	})
-	r := NewRunner(p, f.cur, f.sp, RunnerOpts{Initial: 100 * time.Millisecond, Max: time.Second, AuthMax: 10 * time.Second, Clock: clk}, nil)
+	r := NewRunner(p, f.cur, f.sp, &RunnerOpts{Initial: 100 * time.Millisecond, Max: time.Second, AuthMax: 10 * time.Second, Clock: clk})
 	stop := run(t, r)
 	defer stop()
 	var last time.Duration

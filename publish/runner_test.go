@@ -168,7 +168,7 @@ func waitAcked(t *testing.T, cur *spool.Cursor, seq uint64) {
 func TestRunnerDeliversInOrder(t *testing.T) {
 	f := newFixture(t, t.TempDir(), 20, 5)
 	p := newFakePub(acceptAll)
-	r := NewRunner(p, f.cur, f.sp, RunnerOpts{MergeReadings: 1, Clock: newFakeClock()}, nil)
+	r := NewRunner(p, f.cur, f.sp, &RunnerOpts{MergeReadings: 1, Clock: newFakeClock()})
 	stop := run(t, r)
 	calls := waitCalls(t, p, 20)
 	waitAcked(t, f.cur, 20)
@@ -250,7 +250,7 @@ func TestRunnerResults(t *testing.T) {
 			f := newFixture(t, t.TempDir(), 2, 4)
 			clk := newFakeClock()
 			p := newFakePub(tt.script)
-			r := NewRunner(p, f.cur, f.sp, RunnerOpts{MergeReadings: 1, Clock: clk}, nil)
+			r := NewRunner(p, f.cur, f.sp, &RunnerOpts{MergeReadings: 1, Clock: clk})
 			stop := run(t, r)
 			for i, want := range tt.wantCalls {
 				c := waitCalls(t, p, 1)[0]
@@ -313,7 +313,7 @@ func TestRunnerBackoff(t *testing.T) {
 	}
 	p := newFakePub(fail)
 	opts := RunnerOpts{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 0.2, FailingAfter: 3, MergeReadings: 1, Clock: clk}
-	r := NewRunner(p, f.cur, f.sp, opts, nil)
+	r := NewRunner(p, f.cur, f.sp, &opts)
 	stop := run(t, r)
 	defer stop()
 	nominal := []time.Duration{100, 200, 400, 800, 1000, 1000, 1000}
@@ -356,7 +356,7 @@ func TestRunnerRetriesAtOnceWhenReady(t *testing.T) {
 		return acceptAll(n, b, res)
 	})
 	fp.ready = make(chan struct{}, 1)
-	r := NewRunner(readyPub{fp}, f.cur, f.sp, RunnerOpts{Initial: time.Hour, Max: time.Hour, MergeReadings: 1, Clock: clk}, nil)
+	r := NewRunner(readyPub{fp}, f.cur, f.sp, &RunnerOpts{Initial: time.Hour, Max: time.Hour, MergeReadings: 1, Clock: clk})
 	stop := run(t, r)
 	defer stop()
 	waitCalls(t, fp, 1)
@@ -381,7 +381,7 @@ func TestRunnerStopKeepsUnackedRecord(t *testing.T) {
 		res[0].Status = Accepted // batch 2: half accepted, then stop
 		return errors.New("timeout")
 	})
-	r := NewRunner(p, f.cur, f.sp, RunnerOpts{MergeReadings: 1, Clock: clk}, nil)
+	r := NewRunner(p, f.cur, f.sp, &RunnerOpts{MergeReadings: 1, Clock: clk})
 	stop := run(t, r)
 	waitCalls(t, p, 2)
 	clk.wait(t)
@@ -397,7 +397,7 @@ func TestRunnerStopKeepsUnackedRecord(t *testing.T) {
 	defer sp.Close()
 	cur, _ := sp.Cursor("fake")
 	p2 := newFakePub(acceptAll)
-	stop = run(t, NewRunner(p2, cur, sp, RunnerOpts{MergeReadings: 1, Clock: newFakeClock()}, nil))
+	stop = run(t, NewRunner(p2, cur, sp, &RunnerOpts{MergeReadings: 1, Clock: newFakeClock()}))
 	calls := waitCalls(t, p2, 2)
 	waitAcked(t, cur, 3)
 	stop()
@@ -416,7 +416,7 @@ func TestRunnerSendTimeout(t *testing.T) {
 		}
 		return acceptAll(n, b, res)
 	})
-	r := NewRunner(p, f.cur, f.sp, RunnerOpts{SendTimeout: 20 * time.Millisecond, MergeReadings: 1, Clock: clk}, nil)
+	r := NewRunner(p, f.cur, f.sp, &RunnerOpts{SendTimeout: 20 * time.Millisecond, MergeReadings: 1, Clock: clk})
 	stop := run(t, r)
 	defer stop()
 	waitCalls(t, p, 1)
@@ -444,7 +444,7 @@ func TestRunnerMergesBacklog(t *testing.T) {
 		mu.Unlock()
 		return acceptAll(n, b, res)
 	})
-	r := NewRunner(p, f.cur, f.sp, RunnerOpts{MergeReadings: 12, Clock: newFakeClock()}, nil)
+	r := NewRunner(p, f.cur, f.sp, &RunnerOpts{MergeReadings: 12, Clock: newFakeClock()})
 	stop := run(t, r)
 	defer stop()
 	waitAcked(t, f.cur, 10)

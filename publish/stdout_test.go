@@ -71,7 +71,7 @@ func TestStdoutWriteErrorLeavesRetry(t *testing.T) {
 func TestFileRotates(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out", "readings.jsonl")
-	p, err := NewFile(FileOpts{Path: path, MaxBytes: 600, Keep: 2}, nil)
+	p, err := NewFile(&FileOpts{Path: path, MaxBytes: 600, Keep: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestFileRotates(t *testing.T) {
 		t.Fatalf("Name = %q", p.Name())
 	}
 	// Reopening appends.
-	p, err = NewFile(FileOpts{Path: path, MaxBytes: 1 << 20, Name: "export"}, nil)
+	p, err = NewFile(&FileOpts{Path: path, MaxBytes: 1 << 20, Name: "export"})
 	if err != nil {
 		t.Fatal(err)
 	}

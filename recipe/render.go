@@ -88,8 +88,19 @@ type Opts struct {
 // ErrOpts is wrapped by every invalid Opts error.
 var ErrOpts = errors.New("invalid recipe options")
 
-// Render builds the recipe.
+// DefaultOpts returns the defaults Render uses for every empty field
+// (Version and Artifacts have none: Render requires them).
+func DefaultOpts() Opts {
+	return Opts{Name: DefaultName, Publisher: DefaultPublisher, Description: DefaultDescription, RunArgs: DefaultRunArgs, Nucleus: DefaultNucleus}
+}
+
+// Render builds the recipe. A nil o means DefaultOpts (and fails for the
+// missing version and artifacts).
 func Render(o *Opts) (*Recipe, error) {
+	if o == nil {
+		d := DefaultOpts()
+		o = &d
+	}
 	name := or(o.Name, DefaultName)
 	var errs []error
 	bad := func(format string, a ...any) {

@@ -200,7 +200,7 @@ func newSimAgentFile(t *testing.T, roisFile string) *httptest.Server {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(status.New(a, status.Opts{Logger: slog.New(slog.DiscardHandler)}).Handler())
+	srv := httptest.NewServer(status.New(a, &status.Opts{Logger: slog.New(slog.DiscardHandler)}).Handler())
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -409,7 +409,7 @@ func TestCalibrateTarget(t *testing.T) {
 			args, file := tc.args(t, dir)
 			out, stderr, err := runCalibrate(t, append(args, set...)...)
 			if file == "" {
-				if err == nil || !errors.Is(err, ErrNoROIsFile) {
+				if err == nil || !errors.Is(err, calibrate.ErrNoROIsFile) {
 					t.Fatalf("err = %v, want ErrNoROIsFile", err)
 				}
 				for _, w := range tc.errWant {
@@ -505,26 +505,5 @@ func TestAgentReportsROIsFile(t *testing.T) {
 	}
 	if got, err := configs.LoadROIs(agent.rois); err != nil || got.Flame != (sensors.ROI{X: 6, Y: 16, W: 5, H: 5}) {
 		t.Fatalf("agent's file %+v %v", got, err)
-	}
-}
-
-// TestROIsFileAbsolute: a relative rois_file (a Greengrass configuration's
-// "rois.yaml") is reported against the working directory, the component's
-// work directory; the embedded regions are reported as "".
-func TestROIsFileAbsolute(t *testing.T) {
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct{ in, want string }{
-		{"rois.yaml", filepath.Join(wd, "rois.yaml")},
-		{"/greengrass/v2/work/com.stirling.Agent/rois.yaml", "/greengrass/v2/work/com.stirling.Agent/rois.yaml"},
-		{configs.EmbeddedPrefix + "rois.yaml", ""},
-		{"", ""},
-	}
-	for _, tc := range tests {
-		if got := roisFile(&configs.Config{ROIsPath: tc.in}); got != tc.want {
-			t.Errorf("roisFile(%q) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }

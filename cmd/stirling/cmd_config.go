@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/stirling-iot/stirling/configs"
+	"github.com/stirling-iot/stirling/internal/agent"
 	"github.com/stirling-iot/stirling/recipe"
 )
 
@@ -58,8 +58,8 @@ func cmdConfig(_ context.Context, e *env, args []string) error {
 	cfg, err := configs.Load(rest[0])
 	if err == nil {
 		var g recipe.Grants
-		if g, err = recipeGrants(cfg, *recipeFile, *prefix); err == nil {
-			err = checkStart(cfg, &g)
+		if g, err = recipe.GrantsFor(cfg, *recipeFile, *prefix); err == nil {
+			err = agent.CheckStart(cfg, &g)
 		}
 	}
 	if err != nil {
@@ -86,40 +86,4 @@ func cmdConfig(_ context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "#   %-13s x=%d y=%d w=%d h=%d\n", n.Name, n.ROI.X, n.ROI.Y, n.ROI.W, n.ROI.H)
 	}
 	return nil
-}
-
-// recipeGrants returns the publish grants a greengrass publisher's topic
-// is checked against: those of the recipe file, or of the recipe
-// `stirling recipe --config FILE [--topic-prefix P]` renders.
-func recipeGrants(cfg *configs.Config, file, prefix string) (recipe.Grants, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return recipe.Grants{}, fmt.Errorf("config check: --recipe: %w", err)
-		}
-		return recipe.ParseGrants(b)
-	}
-	m, err := recipe.ConfigMap(cfg)
-	if err != nil {
-		return recipe.Grants{}, err
-	}
-	if prefix != "" {
-		// With a prefix, IoT Core publishers add nothing to the grant (and
-		// Render refuses one outside it, which checkStart reports with its
-		// line): render without them.
-		var keep []any
-		list, _ := m["publishers"].([]any)
-		for _, p := range list {
-			if pm, _ := p.(map[string]any); pm["type"] == configs.TypeGreengrass && pm["destination"] != "local" {
-				continue
-			}
-			keep = append(keep, p)
-		}
-		m["publishers"] = keep
-	}
-	r, err := recipe.Render(&recipe.Opts{Version: "0.0.0", Artifacts: "s3://config-check", Config: m, TopicPrefix: prefix})
-	if err != nil {
-		return recipe.Grants{}, err
-	}
-	return recipe.GrantsOf(r), nil
 }

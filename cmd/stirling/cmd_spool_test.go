@@ -101,7 +101,7 @@ func TestSpoolQuarantineRequeue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := publish.NewRunner(p, cur, sp, publish.RunnerOpts{RequeuePoll: 50 * time.Millisecond, MergeReadings: 1}, nil)
+		r := publish.NewRunner(p, cur, sp, &publish.RunnerOpts{RequeuePoll: 50 * time.Millisecond, MergeReadings: 1})
 		runners = append(runners, r)
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = r.Run(ctx) }()
@@ -199,7 +199,7 @@ func TestSpoolRequeueWhileStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := publish.NewRunner(a, cur, sp, publish.RunnerOpts{}, nil)
+	r := publish.NewRunner(a, cur, sp, &publish.RunnerOpts{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()

@@ -272,7 +272,7 @@ func TestROIColoursMatch(t *testing.T) {
 // TestStatusAllowHost: http.allow_hosts names are served; a bad entry
 // stops the server before it listens.
 func TestStatusAllowHost(t *testing.T) {
-	srv := New(newFakeSource(time.Second), Opts{Addr: "127.0.0.1:0", AllowHosts: []string{"pi-01.example"}, Logger: slog.New(slog.DiscardHandler)})
+	srv := New(newFakeSource(time.Second), &Opts{Addr: "127.0.0.1:0", AllowHosts: []string{"pi-01.example"}, Logger: slog.New(slog.DiscardHandler)})
 	addr := runServer(t, srv)
 	_, port, _ := net.SplitHostPort(addr)
 	if resp, body := fetch(t, addr, "pi-01.example:"+port, "/api/status"); resp.StatusCode != http.StatusOK {
@@ -286,7 +286,7 @@ func TestStatusAllowHost(t *testing.T) {
 	if !strings.Contains(metrics, `stirling_http_refused_total{reason="host"} 1`) {
 		t.Fatalf("/metrics does not count the refused host:\n%s", grepLines(metrics, "refused"))
 	}
-	bad := New(newFakeSource(time.Second), Opts{Addr: "127.0.0.1:0", AllowHosts: []string{"pi 02"}})
+	bad := New(newFakeSource(time.Second), &Opts{Addr: "127.0.0.1:0", AllowHosts: []string{"pi 02"}})
 	if err := bad.Listen(); !errors.Is(err, webguard.ErrBadHost) {
 		t.Fatalf("Listen with a bad allow_hosts entry: %v; want ErrBadHost", err)
 	}

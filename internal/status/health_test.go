@@ -38,7 +38,7 @@ const (
 )
 
 func newHealthServer(src Source, clk *clocktest.Fake) *Server {
-	return New(src, Opts{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Clock: clk,
+	return New(src, &Opts{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Clock: clk,
 		LiveWindow: testLiveWindow, HealthMaxSilence: testSilence})
 }
 

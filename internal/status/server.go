@@ -126,37 +126,59 @@ type event struct {
 	data []byte
 }
 
-// New returns a server reading from src. It does not listen until Listen or Run.
-func New(src Source, opts Opts) *Server {
+// DefaultOpts returns the defaults New uses for every zero field.
+func DefaultOpts() Opts {
+	return Opts{
+		Addr:             "127.0.0.1:8080",
+		LiveWindow:       30 * time.Second,
+		HealthMaxSilence: 2 * time.Minute,
+		History:          10 * time.Minute,
+		FrameInterval:    250 * time.Millisecond,
+		RPMMetric:        "rpm",
+		Logger:           slog.Default(),
+		Clock:            clock.Real{},
+		MaxConns:         64,
+		MaxEventClients:  16,
+	}
+}
+
+// New returns a server reading from src. It does not listen until Listen or
+// Run. A nil o means DefaultOpts.
+func New(src Source, o *Opts) *Server {
+	d := DefaultOpts()
+	var opts Opts
+	if o != nil {
+		opts = *o
+	}
 	if opts.Addr == "" {
-		opts.Addr = "127.0.0.1:8080"
+		opts.Addr = d.Addr
 	}
 	if opts.LiveWindow <= 0 {
-		opts.LiveWindow = 30 * time.Second
+		opts.LiveWindow = d.LiveWindow
 	}
 	if opts.HealthMaxSilence <= 0 {
-		opts.HealthMaxSilence = 2 * time.Minute
+		opts.HealthMaxSilence = d.HealthMaxSilence
 	}
 	if opts.History <= 0 {
-		opts.History = 10 * time.Minute
+		opts.History = d.History
 	}
 	if opts.FrameInterval <= 0 {
-		opts.FrameInterval = 250 * time.Millisecond
+		opts.FrameInterval = d.FrameInterval
 	}
 	if opts.RPMMetric == "" {
-		opts.RPMMetric = "rpm"
+		opts.RPMMetric = d.RPMMetric
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = d.Logger
 	}
 	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
+		opts.Clock = d.Clock
 	}
 	if opts.MaxConns <= 0 {
-		opts.MaxConns = 64
+		opts.MaxConns = d.MaxConns
 	}
 	if opts.MaxEventClients <= 0 {
-		opts.MaxEventClients = 16
+		opts.MaxEventClients = d.MaxEventClients
 	}
 	s := &Server{
 		src:     src,

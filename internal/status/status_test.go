@@ -97,7 +97,7 @@ func newTestServer(t *testing.T, src Source, clk *clocktest.Fake) *Server {
 	if clk != nil {
 		o.Clock = clk
 	}
-	return New(src, o)
+	return New(src, &o)
 }
 
 func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
@@ -436,7 +436,7 @@ func BenchmarkAppendFrameJSON(b *testing.B) {
 
 func BenchmarkMetrics(b *testing.B) {
 	src := newFakeSource(time.Hour)
-	srv := New(src, Opts{Logger: slog.New(slog.DiscardHandler)})
+	srv := New(src, &Opts{Logger: slog.New(slog.DiscardHandler)})
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := WriteMetrics(io.Discard, srv.metrics(src.Snapshot())); err != nil {
@@ -446,7 +446,7 @@ func BenchmarkMetrics(b *testing.B) {
 }
 
 func TestRampMatchesHeatmap(t *testing.T) {
-	rec := get(t, New(newFakeSource(time.Hour), Opts{}).Handler(), "/api/ramp")
+	rec := get(t, New(newFakeSource(time.Hour), nil).Handler(), "/api/ramp")
 	var stops []struct {
 		At  float64  `json:"at"`
 		RGB [3]uint8 `json:"rgb"`

@@ -9,12 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/stirling-iot/stirling/pipeline"
 )
 
 func TestAppendNextInOrderAcrossRestart(t *testing.T) {
@@ -550,61 +547,6 @@ func testFullDisk(t *testing.T, tryTmpfs bool) {
 	}
 }
 
-func TestWriterNumbersReadingsAcrossRestart(t *testing.T) {
-	dir := t.TempDir()
-	run := func(batches int) []*pipeline.Batch {
-		s := mustOpen(t, dir, Opts{SyncInterval: -1})
-		defer s.Close()
-		w := NewWriter(s, nil)
-		in := make(chan *pipeline.Batch)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- w.Run(ctx, in) }()
-		var sent []*pipeline.Batch
-		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		for i := range batches {
-			b := realisticBatch(i, t0)
-			in <- b
-			sent = append(sent, b)
-		}
-		cancel()
-		// Run keeps draining after cancel until in is closed.
-		extra := realisticBatch(batches, t0)
-		in <- extra
-		in <- &pipeline.Batch{} // empty: skipped
-		close(in)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		if ws := w.Stats(); ws.Batches != uint64(batches+1) || ws.Errors != 0 || ws.LastAppend.IsZero() {
-			t.Fatalf("writer stats %+v", ws)
-		}
-		return append(sent, extra)
-	}
-	first := run(3)
-	second := run(2)
-	var want uint64 = 1
-	for _, b := range append(first, second...) {
-		for _, r := range b.Readings {
-			if r.Seq != want {
-				t.Fatalf("reading seq %d, want %d", r.Seq, want)
-			}
-			want++
-		}
-	}
-	s := mustOpen(t, dir, Opts{})
-	defer s.Close()
-	c, _ := s.Cursor("c")
-	recs := readAll(t, c, 7)
-	var b pipeline.Batch
-	if err := b.UnmarshalBinary(recs[6].Payload); err != nil {
-		t.Fatal(err)
-	}
-	if recs[6].Seq != second[2].ID || b.Readings[9].Seq != want-1 {
-		t.Fatalf("last record %d (batch ID %d), last reading %d want %d", recs[6].Seq, second[2].ID, b.Readings[9].Seq, want-1)
-	}
-}
-
 // TestWriteAmplification runs 20 minutes of one-second windows of ten
 // readings through the spool with one and with three publishers acking as
 // they go, and checks that bytes written to disk stay within 1.5x the
@@ -703,68 +645,5 @@ func TestOptsCursors(t *testing.T) {
 	}
 	if st := s.Stats(); len(st.Cursors) != 2 {
 		t.Fatalf("cursors %+v", st.Cursors)
-	}
-}
-
-// TestWriterFullDisk: batches the disk refuses are counted with their
-// readings, the error and its time are kept, a failure is not a stamp of
-// progress, and the first append that works again ends the failure.
-func TestWriterFullDisk(t *testing.T) {
-	dir := t.TempDir()
-	s := mustOpen(t, dir, Opts{SyncInterval: -1})
-	defer s.Close()
-	var full atomic.Bool
-	s.writeAt = func(f *os.File, b []byte, off int64) (int, error) {
-		if full.Load() {
-			return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
-		}
-		return f.WriteAt(b, off)
-	}
-	w := NewWriter(s, nil)
-	in := make(chan *pipeline.Batch)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(context.Background(), in) }()
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	send := func(i int) int {
-		b := realisticBatch(i, t0)
-		in <- b
-		return len(b.Readings)
-	}
-	// Run has taken a batch from in when the next send is accepted; the
-	// last one is synchronised by an empty batch, which Run skips.
-	barrier := func() { in <- &pipeline.Batch{} }
-
-	send(0)
-	barrier()
-	ok := w.Stats()
-	if ok.Batches != 1 || ok.LastAppend.IsZero() || ok.LastError != "" || !ok.FailingSince.IsZero() {
-		t.Fatalf("after one good append: %+v", ok)
-	}
-	full.Store(true)
-	lost := send(1) + send(2)
-	barrier()
-	st := w.Stats()
-	if st.Errors != 2 || st.LostReadings != uint64(lost) || st.LostNoSpace != uint64(lost) {
-		t.Fatalf("full disk: errors %d lost %d (no space %d); want 2 batches, %d readings", st.Errors, st.LostReadings, st.LostNoSpace, lost)
-	}
-	if st.Batches != 1 || st.Readings != ok.Readings || !st.LastAppend.Equal(ok.LastAppend) || st.LastSeq != ok.LastSeq {
-		t.Fatalf("a failed append counted as progress: %+v (before %+v)", st, ok)
-	}
-	if !strings.HasPrefix(st.LastError, "ENOSPC: ") || st.LastErrorTime.IsZero() || st.FailingSince.IsZero() || st.FailingSince.After(st.LastErrorTime) {
-		t.Fatalf("error state %q at %v, failing since %v", st.LastError, st.LastErrorTime, st.FailingSince)
-	}
-	full.Store(false)
-	send(3)
-	barrier()
-	st = w.Stats()
-	if st.Batches != 2 || !st.FailingSince.IsZero() || !st.LastAppend.After(st.LastErrorTime) && !st.LastAppend.Equal(st.LastErrorTime) {
-		t.Fatalf("after space returned: %+v", st)
-	}
-	if st.LostReadings != uint64(lost) {
-		t.Fatalf("lost readings %d changed after recovery; want %d", st.LostReadings, lost)
-	}
-	close(in)
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }

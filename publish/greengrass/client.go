@@ -2,16 +2,15 @@ package greengrass
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/clock"
 	"github.com/stirling-iot/stirling/publish"
 )
 
@@ -40,8 +39,34 @@ type Opts struct {
 	// short: the backlog flows within about 5 s of the nucleus returning
 	// from a restart.
 	MinBackoff, MaxBackoff time.Duration
-	// Logger receives connection events; nil discards them.
+	// Logger receives connection events, scoped component=greengrass; nil
+	// discards them.
 	Logger *slog.Logger
+	// Clock times the reconnect and re-subscribe backoff and the failure
+	// reminders; nil is the wall clock. Call deadlines (CallTimeout) are
+	// context deadlines on the wall clock.
+	Clock clock.Clock
+}
+
+// Defaults for the zero fields of Opts.
+const (
+	DefaultCallTimeout = 10 * time.Second
+	DefaultMinBackoff  = 200 * time.Millisecond
+	DefaultMaxBackoff  = 5 * time.Second
+)
+
+// DefaultOpts returns the defaults Dial and Connect use for every zero
+// field. SocketPath and AuthToken have no static default: they come from
+// the component's environment ($EnvSocket, $EnvToken) when empty.
+func DefaultOpts() Opts {
+	return Opts{
+		MaxFrame:    MaxFrame,
+		CallTimeout: DefaultCallTimeout,
+		MinBackoff:  DefaultMinBackoff,
+		MaxBackoff:  DefaultMaxBackoff,
+		Logger:      slog.New(slog.DiscardHandler),
+		Clock:       clock.Real{},
+	}
 }
 
 // Client is a Greengrass IPC client: one connection to the nucleus,
@@ -51,6 +76,7 @@ type Opts struct {
 type Client struct {
 	opts Opts
 	log  *slog.Logger
+	clk  clock.Clock
 
 	mu    sync.Mutex
 	cur   *conn
@@ -95,7 +121,7 @@ func Dial(ctx context.Context, o *Opts) (*Client, error) {
 		close(c.ready)
 	}
 	c.mu.Unlock()
-	c.log.Info("IPC connected", "socket", c.opts.SocketPath)
+	c.log.Info("connected", "socket", c.opts.SocketPath)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -148,23 +174,26 @@ func newClient(o *Opts) (*Client, error) {
 		c.opts.MaxFrame = MaxFrame
 	}
 	if c.opts.CallTimeout <= 0 {
-		c.opts.CallTimeout = 10 * time.Second
+		c.opts.CallTimeout = DefaultCallTimeout
 	}
 	if c.opts.MinBackoff <= 0 {
-		c.opts.MinBackoff = 200 * time.Millisecond
+		c.opts.MinBackoff = DefaultMinBackoff
 	}
 	if c.opts.MaxBackoff < c.opts.MinBackoff {
-		c.opts.MaxBackoff = max(5*time.Second, c.opts.MinBackoff)
+		c.opts.MaxBackoff = max(DefaultMaxBackoff, c.opts.MinBackoff)
 	}
-	c.log = c.opts.Logger
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
+	if c.opts.Logger == nil {
+		c.opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c.log = c.log.With("component", "greengrass")
+	if c.opts.Clock == nil {
+		c.opts.Clock = clock.Real{}
+	}
+	c.clk = c.opts.Clock
+	c.log = c.opts.Logger.With("component", "greengrass")
 	// No reminders of its own: a publisher's runner reminds once a minute
 	// with the connection error as its cause, and the configuration watch
 	// has its own.
-	c.flog = publish.FailureLog{Log: c.log, Every: -1}
+	c.flog = publish.FailureLog{Log: c.log, Every: -1, Now: c.clk.Now}
 	c.ready = make(chan struct{})
 	c.downSig = make(chan struct{})
 	return c, nil
@@ -198,7 +227,7 @@ func (c *Client) supervise(cn *conn) {
 			return
 		default:
 		}
-		c.log.Warn("IPC connection lost; reconnecting", "err", cn.closeErr())
+		c.log.Warn("connection lost; reconnecting", "err", cn.closeErr())
 		cn = c.reconnect(false)
 		if cn == nil {
 			return
@@ -218,7 +247,7 @@ func (c *Client) reconnect(first bool) *conn {
 			select {
 			case <-c.closed:
 				return nil
-			case <-time.After(d):
+			case <-c.clk.After(d):
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.opts.CallTimeout)
@@ -241,18 +270,18 @@ func (c *Client) reconnect(first bool) *conn {
 				backoff = c.opts.MinBackoff / 2 // the first wait is MinBackoff
 			}
 			backoff = min(2*backoff, c.opts.MaxBackoff)
-			c.flog.Fail("IPC connect failing", "IPC still failing to connect", err, "socket", c.opts.SocketPath, "retry_in", backoff)
+			c.flog.Fail("connect failing", "still failing to connect", err, "socket", c.opts.SocketPath, "retry_in", backoff)
 			first = false
 			continue
 		}
 		c.stats.connects.Add(1)
 		if first {
-			c.log.Info("IPC connected", "socket", c.opts.SocketPath)
+			c.log.Info("connected", "socket", c.opts.SocketPath)
 		} else {
 			c.stats.reconnects.Add(1)
 		}
-		if c.flog.Recovered("IPC reconnected", "socket", c.opts.SocketPath) == 0 && !first {
-			c.log.Info("IPC reconnected")
+		if c.flog.Recovered("reconnected", "socket", c.opts.SocketPath) == 0 && !first {
+			c.log.Info("reconnected")
 		}
 		c.mu.Lock()
 		select {
@@ -346,348 +375,4 @@ func (c *Client) detach(cn *conn) {
 		c.ready = make(chan struct{})
 	}
 	c.mu.Unlock()
-}
-
-// invoke runs a request/response operation and decodes its response into
-// resp (which may be nil).
-func (c *Client) invoke(ctx context.Context, op string, req, resp any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
-	defer cancel()
-	cn, err := c.conn(ctx)
-	if err != nil {
-		c.countErr(err)
-		return fmt.Errorf("greengrass: %s: %w", op, err)
-	}
-	c.stats.calls.Add(1)
-	f, _, err := cn.call(ctx, op, req, nil, nil)
-	if err != nil {
-		c.countErr(err)
-		return err
-	}
-	if resp != nil && len(f.payload) > 0 {
-		if err := json.Unmarshal(f.payload, resp); err != nil {
-			c.countError("protocol")
-			return fmt.Errorf("%w: %s: decode response: %w", ErrProtocol, op, err)
-		}
-	}
-	return nil
-}
-
-// QoS is an MQTT quality of service as IPC spells it: the strings "0" and "1".
-type QoS string
-
-// QoS levels.
-const (
-	AtMostOnce  QoS = "0"
-	AtLeastOnce QoS = "1"
-)
-
-// PublishToIoTCore hands payload to the nucleus for publishing to AWS IoT
-// Core on topic. Success means only that the nucleus queued the message in
-// its spooler (in memory by default, 2.5 MB, oldest dropped when full; QoS 1
-// messages are dropped after 100 failed publish attempts). It is not a
-// PUBACK from IoT Core.
-func (c *Client) PublishToIoTCore(ctx context.Context, topic string, qos QoS, payload []byte) error {
-	req := struct {
-		TopicName string `json:"topicName"`
-		QoS       QoS    `json:"qos"`
-		Payload   []byte `json:"payload"` // base64 with padding, as Gson expects
-	}{topic, qos, payload}
-	if payload == nil {
-		req.Payload = []byte{} // the nucleus rejects a null payload
-	}
-	if err := c.invoke(ctx, "PublishToIoTCore", req, nil); err != nil {
-		return err
-	}
-	c.stats.queuedInNucleus.Add(1)
-	return nil
-}
-
-// GetConfiguration returns this component's configuration at keyPath (all
-// of it for an empty keyPath). For a leaf key the nucleus wraps the value as
-// {"<leafKey>": value}.
-func (c *Client) GetConfiguration(ctx context.Context, keyPath []string) (map[string]any, error) {
-	if keyPath == nil {
-		keyPath = []string{}
-	}
-	req := struct {
-		KeyPath []string `json:"keyPath"`
-	}{keyPath}
-	var resp struct {
-		Value map[string]any `json:"value"`
-	}
-	if err := c.invoke(ctx, "GetConfiguration", req, &resp); err != nil {
-		return nil, err
-	}
-	if resp.Value == nil {
-		resp.Value = map[string]any{}
-	}
-	return resp.Value, nil
-}
-
-// State is a component state reported with UpdateState.
-type State string
-
-// States a component may report.
-const (
-	StateRunning State = "RUNNING"
-	StateErrored State = "ERRORED"
-)
-
-// UpdateState reports the component's state to the nucleus (needed only
-// with a Startup lifecycle step).
-func (c *Client) UpdateState(ctx context.Context, s State) error {
-	req := struct {
-		State State `json:"state"`
-	}{s}
-	return c.invoke(ctx, "UpdateState", req, nil)
-}
-
-// ConfigurationUpdate is one SubscribeToConfigurationUpdate event: the key
-// that changed (events carry no values; fetch them with GetConfiguration).
-type ConfigurationUpdate struct {
-	ComponentName string   `json:"componentName"`
-	KeyPath       []string `json:"keyPath"`
-}
-
-// Subscription is a live streaming operation. It is re-activated on every
-// reconnect until Close.
-type Subscription struct {
-	c       *Client
-	op      string
-	req     any
-	onEvent func(frame)
-	// onActive is called after each (re)activation; nil allowed.
-	onActive func()
-
-	mu    sync.Mutex
-	cn    *conn
-	id    int32
-	end   bool
-	retry time.Duration // delay before re-subscribing after the nucleus ended the stream
-}
-
-// SubscribeToConfigurationUpdate calls fn (from the connection's read
-// goroutine: it must not block) for each configuration change under keyPath.
-// After a reconnect the subscription is re-established and onResubscribe
-// (may be nil) is called, because changes made while disconnected produce no
-// events.
-func (c *Client) SubscribeToConfigurationUpdate(ctx context.Context, keyPath []string, fn func(ConfigurationUpdate), onResubscribe func()) (*Subscription, error) {
-	if keyPath == nil {
-		keyPath = []string{}
-	}
-	req := struct {
-		KeyPath []string `json:"keyPath"`
-	}{keyPath}
-	s := &Subscription{c: c, op: "SubscribeToConfigurationUpdate", req: req, onActive: onResubscribe}
-	s.onEvent = func(f frame) {
-		var ev struct {
-			Event *ConfigurationUpdate `json:"configurationUpdateEvent"`
-		}
-		if err := json.Unmarshal(f.payload, &ev); err != nil || ev.Event == nil {
-			c.countError("protocol")
-			c.log.Warn("undecodable configuration update event", "err", err)
-			return
-		}
-		fn(*ev.Event)
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
-	defer cancel()
-	cn, err := c.conn(ctx)
-	if err != nil {
-		c.countErr(err)
-		return nil, fmt.Errorf("greengrass: %s: %w", s.op, err)
-	}
-	if err := s.start(ctx, cn); err != nil {
-		c.countErr(err)
-		return nil, err
-	}
-	c.mu.Lock()
-	c.subs[s] = struct{}{}
-	c.mu.Unlock()
-	return s, nil
-}
-
-func (s *Subscription) start(ctx context.Context, cn *conn) error {
-	s.c.stats.calls.Add(1)
-	onEnd := func(err error) {
-		select {
-		case <-s.c.closed:
-			return
-		case <-cn.done:
-			return // the reconnect re-subscribes
-		default:
-		}
-		s.mu.Lock()
-		end := s.end
-		s.retry = min(max(2*s.retry, 5*s.c.opts.MinBackoff), s.c.opts.MaxBackoff)
-		delay := s.retry
-		s.mu.Unlock()
-		if end {
-			return
-		}
-		// The nucleus ended the stream while the connection lives on.
-		s.c.log.Warn("subscription ended by the nucleus; re-subscribing", "op", s.op, "err", err, "delay", delay)
-		go func() {
-			select {
-			case <-s.c.closed:
-			case <-cn.done:
-			case <-time.After(delay):
-				s.activate(cn)
-			}
-		}()
-	}
-	onEvent := func(f frame) {
-		s.mu.Lock()
-		s.retry = 0
-		s.mu.Unlock()
-		s.onEvent(f)
-	}
-	_, id, err := cn.call(ctx, s.op, s.req, onEvent, onEnd)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.cn, s.id = cn, id
-	s.mu.Unlock()
-	return nil
-}
-
-// activate re-subscribes on a new connection.
-func (s *Subscription) activate(cn *conn) {
-	s.mu.Lock()
-	end := s.end
-	s.mu.Unlock()
-	if end {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.c.opts.CallTimeout)
-	defer cancel()
-	if err := s.start(ctx, cn); err != nil {
-		s.c.countErr(err)
-		s.c.log.Error("re-subscribe failed", "op", s.op, "err", err)
-		return
-	}
-	s.c.stats.resubscribes.Add(1)
-	if s.onActive != nil {
-		s.onActive()
-	}
-}
-
-// Close cancels the subscription.
-func (s *Subscription) Close() error {
-	s.c.mu.Lock()
-	delete(s.c.subs, s)
-	s.c.mu.Unlock()
-	s.mu.Lock()
-	s.end = true
-	cn, id := s.cn, s.id
-	s.mu.Unlock()
-	if cn != nil {
-		cn.terminate(id)
-	}
-	return nil
-}
-
-// countErr classifies err into the error counters.
-func (c *Client) countErr(err error) {
-	var e *Error
-	switch {
-	case errors.As(err, &e):
-		c.countError(e.Code)
-	case errors.Is(err, ErrClosed):
-	case errors.Is(err, ErrFrame):
-		// counted where the frame was read
-	case errors.Is(err, ErrProtocol):
-		c.countError("protocol")
-	case errors.Is(err, context.DeadlineExceeded):
-		c.countError("timeout")
-	case errors.Is(err, context.Canceled):
-	default:
-		c.countError("transport")
-	}
-}
-
-func (c *Client) countError(code string) {
-	c.stats.mu.Lock()
-	if c.stats.errors == nil {
-		c.stats.errors = make(map[string]uint64)
-	}
-	c.stats.errors[code]++
-	c.stats.mu.Unlock()
-}
-
-type counters struct {
-	connects, reconnects, connectErrors     atomic.Uint64
-	calls, queuedInNucleus, resubscribes    atomic.Uint64
-	configApplied, configRejected, cfgFetch atomic.Uint64
-
-	mu     sync.Mutex
-	errors map[string]uint64
-}
-
-// Stats are the client's counters since Dial.
-type Stats struct {
-	Connects      uint64 // successful CONNECT handshakes, the first included
-	Reconnects    uint64 // successful CONNECTs after a lost connection
-	ConnectErrors uint64 // failed dials or handshakes (ErrConnectRejected included)
-	Calls         uint64 // operations started (publishes, config reads, subscriptions, ...)
-	// QueuedInNucleus counts PublishToIoTCore successes. The nucleus only
-	// queued these messages in its spooler; it is not IoT Core delivery.
-	QueuedInNucleus uint64
-	Resubscribes    uint64 // subscriptions re-established after a reconnect
-	// ConfigApplied and ConfigRejected count configurations passed to, and
-	// refused by, WatchConfiguration's apply func (the first one included).
-	ConfigApplied, ConfigRejected uint64
-	ConfigFetches                 uint64 // GetConfiguration calls made by WatchConfiguration
-	// Errors counts failures by IPC error code ("ServiceError",
-	// "UnauthorizedError", "InvalidArgumentsError", "InternalServerError",
-	// ...) and by local kind: "malformed_frame", "protocol", "timeout",
-	// "transport".
-	Errors map[string]uint64
-}
-
-// Stats returns a snapshot of the counters.
-func (c *Client) Stats() Stats {
-	s := Stats{
-		Connects:        c.stats.connects.Load(),
-		Reconnects:      c.stats.reconnects.Load(),
-		ConnectErrors:   c.stats.connectErrors.Load(),
-		Calls:           c.stats.calls.Load(),
-		QueuedInNucleus: c.stats.queuedInNucleus.Load(),
-		Resubscribes:    c.stats.resubscribes.Load(),
-		ConfigApplied:   c.stats.configApplied.Load(),
-		ConfigRejected:  c.stats.configRejected.Load(),
-		ConfigFetches:   c.stats.cfgFetch.Load(),
-		Errors:          map[string]uint64{},
-	}
-	c.stats.mu.Lock()
-	for k, v := range c.stats.errors {
-		s.Errors[k] = v
-	}
-	c.stats.mu.Unlock()
-	return s
-}
-
-// PublishToTopic publishes payload as a binary message on the nucleus's
-// local pub/sub bus (other components, not IoT Core).
-func (c *Client) PublishToTopic(ctx context.Context, topic string, payload []byte) error {
-	if payload == nil {
-		payload = []byte{}
-	}
-	type binaryMessage struct {
-		Message []byte `json:"message"`
-	}
-	type publishMessage struct {
-		BinaryMessage binaryMessage `json:"binaryMessage"`
-	}
-	req := struct {
-		Topic          string         `json:"topic"`
-		PublishMessage publishMessage `json:"publishMessage"`
-	}{topic, publishMessage{binaryMessage{payload}}}
-	if err := c.invoke(ctx, "PublishToTopic", req, nil); err != nil {
-		return err
-	}
-	c.stats.queuedInNucleus.Add(1)
-	return nil
 }

@@ -81,12 +81,8 @@ func (c *Client) WatchConfiguration(ctx context.Context, keyPath []string, apply
 		case <-dirty:
 		}
 		// Debounce: let the rest of a deployment's burst arrive.
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := c.clk.Sleep(ctx, delay); err != nil {
+			return err
 		}
 		select {
 		case <-dirty:
@@ -107,7 +103,7 @@ func (c *Client) WatchConfiguration(ctx context.Context, keyPath []string, apply
 // waiting with the reconnect backoff between transient failures.
 func (c *Client) retryTransient(ctx context.Context, f func() error) error {
 	backoff := c.opts.MinBackoff
-	fl := publish.FailureLog{Log: c.log}
+	fl := publish.FailureLog{Log: c.log, Now: c.clk.Now}
 	for {
 		err := f()
 		if err == nil || !transient(err) || ctx.Err() != nil {
@@ -116,13 +112,13 @@ func (c *Client) retryTransient(ctx context.Context, f func() error) error {
 			}
 			return err
 		}
-		fl.Fail("configuration watch: transient failure; retrying", "configuration watch: still failing", err, "backoff", backoff)
+		fl.Fail("configuration watch failing; retrying", "configuration watch still failing", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.closed:
 			return ErrClosed
-		case <-time.After(backoff):
+		case <-c.clk.After(backoff):
 		}
 		backoff = min(2*backoff, c.opts.MaxBackoff)
 	}

@@ -66,7 +66,14 @@ var (
 	_ publish.Readier   = (*Publisher)(nil)
 )
 
-// NewPublisher returns a Publisher using c. The Publisher does not own c:
+// DefaultPublisherOpts returns the defaults NewPublisher uses for every
+// zero field (Thing has none: a topic with {thing} needs it).
+func DefaultPublisherOpts() PublisherOpts {
+	return PublisherOpts{Name: "greengrass", Topic: DefaultTopic, Destination: DestIoTCore, Layout: LayoutBatch, MaxPayload: DefaultMaxPayload}
+}
+
+// NewPublisher returns a Publisher using c; a nil o means
+// DefaultPublisherOpts. The Publisher does not own c:
 // Close the client separately after the publisher.
 func NewPublisher(c *Client, o *PublisherOpts) (*Publisher, error) {
 	var opts PublisherOpts

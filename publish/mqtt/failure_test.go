@@ -117,7 +117,7 @@ func TestConnackRefusalKeepsData(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			addr, connects := connackServer(t, certs, tt.rc)
-			p, err := New(Opts{Endpoint: addr, Thing: "pi-01", CertFile: certs.ClientCert, KeyFile: certs.ClientKey, CAFile: certs.CAFile, MaxRate: -1}, testLogger(t))
+			p, err := New(&Opts{Endpoint: addr, Thing: "pi-01", CertFile: certs.ClientCert, KeyFile: certs.ClientKey, CAFile: certs.CAFile, MaxRate: -1, Logger: testLogger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +150,7 @@ func TestUnreachableBrokerLogLines(t *testing.T) {
 	addr := "127.0.0.1:" + itoa(mosquittotest.FreePort(t)) // nothing listens
 	var logs lineLog
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	p, err := New(Opts{Endpoint: addr, Thing: "pi-01", CertFile: certs.ClientCert, KeyFile: certs.ClientKey, CAFile: certs.CAFile}, log)
+	p, err := New(&Opts{Endpoint: addr, Thing: "pi-01", CertFile: certs.ClientCert, KeyFile: certs.ClientKey, CAFile: certs.CAFile, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestReconnectDelayAfterLongOutage(t *testing.T) {
 	px := mosquittotest.NewProxy(t, b.Addr)
 	var logs lineLog
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	p, err := New(Opts{Endpoint: px.Addr, Thing: "pi-01", CertFile: b.Certs.ClientCert, KeyFile: b.Certs.ClientKey, CAFile: b.Certs.CAFile, MaxRate: -1}, log)
+	p, err := New(&Opts{Endpoint: px.Addr, Thing: "pi-01", CertFile: b.Certs.ClientCert, KeyFile: b.Certs.ClientKey, CAFile: b.Certs.CAFile, MaxRate: -1, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestReconnectDelayAfterLongOutage(t *testing.T) {
 	rig.WaitState(t, 20*time.Second, "backlog delivered", func(st publish.RunnerStats) bool { return st.Delivered == 20 })
 	var failLines int
 	for _, ln := range logs.warnings() {
-		if strings.Contains(ln, "mqtt connect failing") || strings.Contains(ln, "mqtt still failing") {
+		if strings.Contains(ln, "connect failing") || strings.Contains(ln, "still failing to connect") {
 			failLines++
 		}
 	}

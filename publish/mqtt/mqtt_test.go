@@ -41,7 +41,8 @@ func newTestPublisher(t testing.TB, b *mosquittotest.Broker, addr string, mod fu
 	if mod != nil {
 		mod(&o)
 	}
-	p, err := New(o, testLogger(t))
+	o.Logger = testLogger(t)
+	p, err := New(&o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

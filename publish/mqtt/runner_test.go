@@ -35,7 +35,7 @@ func TestRunnerOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := publish.NewRunner(p, cur, sp, publish.RunnerOpts{}, testLogger(t))
+	r := publish.NewRunner(p, cur, sp, &publish.RunnerOpts{Logger: testLogger(t)})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

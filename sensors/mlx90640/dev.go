@@ -15,6 +15,7 @@ import (
 
 	"github.com/stirling-iot/stirling/internal/clock"
 	"github.com/stirling-iot/stirling/sensors"
+	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
 )
@@ -291,6 +292,11 @@ func (d *Dev) Halt() error {
 
 // Close halts the device. The bus stays open: it belongs to the caller.
 func (d *Dev) Close() error { return d.Halt() }
+
+var (
+	_ conn.Resource = (*Dev)(nil)
+	_ io.Closer     = (*Dev)(nil)
+)
 
 // errHalted is returned after Halt.
 var errHalted = errors.New("mlx90640: halted")

@@ -9,7 +9,7 @@ import (
 // generation) in engine seconds per wall second: how fast a scaled clock
 // can run it on one core.
 func BenchmarkEngine(b *testing.B) {
-	s, err := New(Config{Scenario: ScenarioSteady, SteadyRPM: 3000, Seed: 1}, fixedClock{}, nil)
+	s, err := New(Config{Scenario: ScenarioSteady, SteadyRPM: 3000, Seed: 1}, &Opts{Clock: fixedClock{}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,18 +30,41 @@ type Sim struct {
 	camOn  map[string]bool // camera kinds the config's windows switched on
 }
 
-// New builds the simulator on clk (nil: the wall clock), starting at
-// clk.Now(). cfg is validated; zero fields take their defaults.
-func New(cfg Config, clk clock.Clock, log *slog.Logger) (*Sim, error) {
+// Opts are the simulator's runtime dependencies; what it simulates is its
+// Config.
+type Opts struct {
+	// Clock drives the engine, the GPIO line and the camera; nil is the
+	// wall clock. An accelerated clock.Scaled runs the engine faster.
+	Clock clock.Clock
+	// Logger receives fault changes, scoped component=sim (the camera
+	// scopes its own); nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultOpts returns the defaults: the wall clock and no logging.
+func DefaultOpts() Opts {
+	return Opts{Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// New builds the simulator on opts.Clock, starting at its Now. cfg is
+// validated; zero fields take their defaults. A nil opts means
+// DefaultOpts.
+func New(cfg Config, opts *Opts) (*Sim, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	d := DefaultOpts()
+	var o Opts
+	if opts != nil {
+		o = *opts
+	}
+	clk, log := o.Clock, o.Logger
 	if clk == nil {
-		clk = clock.Real{}
+		clk = d.Clock
 	}
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = d.Logger
 	}
 	base := log
 	log = log.With("component", "sim")

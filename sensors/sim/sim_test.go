@@ -23,7 +23,7 @@ func (fixedClock) After(time.Duration) <-chan time.Time             { return nil
 
 func newSim(t *testing.T, cfg Config, clk clock.Clock) *Sim {
 	t.Helper()
-	s, err := New(cfg, clk, nil)
+	s, err := New(cfg, &Opts{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("error %v, want ErrConfig naming %s", err, tt.key)
 			}
 			if tt.key != "" {
-				if _, err := New(c, fixedClock{}, nil); err == nil {
+				if _, err := New(c, &Opts{Clock: fixedClock{}}); err == nil {
 					t.Error("New accepted a bad config")
 				}
 			}

@@ -36,6 +36,12 @@ type ChardevOpts struct {
 	Logger *slog.Logger
 }
 
+// DefaultChardevOpts returns the defaults OpenChardev uses for every zero
+// field: the first pinctrl chip, line GPIO4, bias as is.
+func DefaultChardevOpts() ChardevOpts {
+	return ChardevOpts{Line: "GPIO4", EventBuffer: defaultEventBuffer, Consumer: "stirling", Logger: slog.New(slog.DiscardHandler)}
+}
+
 // ChardevStats are the character-device source's counters.
 type ChardevStats struct {
 	Events    uint64 // events read from the kernel
@@ -172,3 +178,5 @@ func (c *Chardev) Close() error {
 	}
 	return nil
 }
+
+var _ Source = (*Chardev)(nil)

@@ -24,10 +24,15 @@ import (
 // Unless opts names a device path and a numeric offset, the chip and line
 // are found through periph's gpioioctl discovery (driverreg.Init), which is
 // the same discovery the rest of the agent uses; the line is only looked up
-// there, never configured through periph.
-func OpenChardev(ctx context.Context, opts ChardevOpts) (*Chardev, error) {
+// there, never configured through periph. A nil opts means
+// DefaultChardevOpts.
+func OpenChardev(ctx context.Context, o *ChardevOpts) (*Chardev, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	var opts ChardevOpts
+	if o != nil {
+		opts = *o
 	}
 	log := opts.Logger
 	if log == nil {

@@ -27,7 +27,7 @@ func TestOpenChardevErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := OpenChardev(ctx, tt.opts)
+			c, err := OpenChardev(ctx, &tt.opts)
 			if err == nil {
 				c.Close()
 				t.Log("this machine has the GPIO line: nothing to check")
@@ -40,7 +40,7 @@ func TestOpenChardevErrors(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := OpenChardev(cctx, ChardevOpts{}); !errors.Is(err, context.Canceled) {
+	if _, err := OpenChardev(cctx, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 }

@@ -5,6 +5,6 @@ package tachometer
 import "context"
 
 // OpenChardev needs the Linux GPIO character device.
-func OpenChardev(ctx context.Context, opts ChardevOpts) (*Chardev, error) {
+func OpenChardev(ctx context.Context, opts *ChardevOpts) (*Chardev, error) {
 	return nil, ErrUnsupported
 }

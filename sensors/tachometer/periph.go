@@ -28,6 +28,12 @@ type PeriphOpts struct {
 	Logger *slog.Logger
 }
 
+// DefaultPeriphOpts returns the defaults NewPeriph uses for every zero
+// field: the rising edge, bias as is, a 100 ms poll.
+func DefaultPeriphOpts() PeriphOpts {
+	return PeriphOpts{Poll: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+}
+
 // Periph is the fallback source: periph's gpio.PinIn.WaitForEdge, stamped
 // with the user-space monotonic clock when the waiting goroutine wakes.
 // Periods carry the scheduler's wake-up latency (tens of microseconds to
@@ -46,7 +52,7 @@ type Periph struct {
 
 // OpenPeriph initialises periph's host drivers and opens the named pin
 // ("GPIO4", "P1_7"); see NewPeriph.
-func OpenPeriph(ctx context.Context, name string, opts PeriphOpts) (*Periph, error) {
+func OpenPeriph(ctx context.Context, name string, opts *PeriphOpts) (*Periph, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -60,8 +66,13 @@ func OpenPeriph(ctx context.Context, name string, opts PeriphOpts) (*Periph, err
 	return NewPeriph(p, opts)
 }
 
-// NewPeriph configures pin as an input that reports opts.MarkEdge.
-func NewPeriph(pin gpio.PinIn, opts PeriphOpts) (*Periph, error) {
+// NewPeriph configures pin as an input that reports opts.MarkEdge. A nil
+// opts means DefaultPeriphOpts.
+func NewPeriph(pin gpio.PinIn, o *PeriphOpts) (*Periph, error) {
+	var opts PeriphOpts
+	if o != nil {
+		opts = *o
+	}
 	if opts.Poll <= 0 {
 		opts.Poll = 100 * time.Millisecond
 	}
@@ -140,3 +151,8 @@ func (p *Periph) Close() error {
 	}
 	return nil
 }
+
+var (
+	_ Source   = (*Periph)(nil)
+	_ MarkOnly = (*Periph)(nil)
+)

@@ -155,7 +155,7 @@ func (p *fakePin) Halt() error { p.halted = true; return nil }
 
 func TestPeriphSource(t *testing.T) {
 	pin := &fakePin{edges: make(chan struct{}, 10)}
-	src, err := NewPeriph(pin, PeriphOpts{MarkEdge: Falling, Poll: 5 * time.Millisecond})
+	src, err := NewPeriph(pin, &PeriphOpts{MarkEdge: Falling, Poll: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func windowBatch(t time.Time, sec int) *pipeline.Batch {
 }
 
 // buildBacklog fills a new spool in dir with seconds one-second batches
-// whose sensor timestamps end just before now, through spool.Writer (the
+// whose sensor timestamps end just before now, through pipeline.SpoolWriter (the
 // pipeline's own stage: it numbers the readings and encodes the batches).
 func buildBacklog(tb testing.TB, dir string, seconds int) backlog {
 	tb.Helper()
@@ -72,7 +72,10 @@ func buildBacklog(tb testing.TB, dir string, seconds int) backlog {
 	if err != nil {
 		tb.Fatalf("open spool: %v", err)
 	}
-	w := spool.NewWriter(sp, nil)
+	w, err := pipeline.NewSpoolWriter(sp, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	in := make(chan *pipeline.Batch, 64)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.Background(), in) }()

@@ -25,7 +25,7 @@ const envSliceHours = "STIRLING_BENCH_DRAIN_HOURS"
 // BenchmarkDrain24h: time to drain a 24-hour backlog at 1 Hz.
 //
 // A spool holds 86,400 one-second batches of the pipeline's metrics (about
-// 1.66 million readings, 100 MB on disk), built once through spool.Writer.
+// 1.66 million readings, 100 MB on disk), built once through pipeline.SpoolWriter.
 // Each iteration drains a fresh copy with a publish.Runner and the MQTT
 // publisher into a real mosquitto over mutual TLS, until the cursor's depth
 // is 0, while a subscriber checks that every reading Seq arrived.
@@ -125,11 +125,11 @@ func drainOnce(b *testing.B, broker *mosquittotest.Broker, src backlog, layout m
 	if d := cur.Stats().Depth; d != bl.Records {
 		b.Fatalf("cursor depth %d before the drain, want %d", d, bl.Records)
 	}
-	pub, err := mqtt.New(mqtt.Opts{
+	pub, err := mqtt.New(&mqtt.Opts{
 		Name: name, Endpoint: broker.Addr, Thing: "bench", ClientID: fmt.Sprintf("bench-pub-%d", time.Now().UnixNano()),
 		Layout: layout, MaxRate: maxRate,
 		CertFile: broker.Certs.ClientCert, KeyFile: broker.Certs.ClientKey, CAFile: broker.Certs.CAFile,
-	}, nil)
+	})
 	if err != nil {
 		b.Fatalf("mqtt publisher: %v", err)
 	}
@@ -144,7 +144,8 @@ func drainOnce(b *testing.B, broker *mosquittotest.Broker, src backlog, layout m
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	runner := publish.NewRunner(pub, cur, sp, publish.DefaultRunnerOpts(), nil)
+	ro := publish.DefaultRunnerOpts()
+	runner := publish.NewRunner(pub, cur, sp, &ro)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Go(func() { errs <- sp.Run(ctx) })

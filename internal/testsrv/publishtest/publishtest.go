@@ -64,7 +64,8 @@ func StartLogged(t testing.TB, p publish.Publisher, batches, n int, opts publish
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := publish.NewRunner(p, cur, sp, opts, log)
+	opts.Logger = log
+	r := publish.NewRunner(p, cur, sp, &opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -12,14 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stirling-iot/stirling/configs"
-	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/publish/greengrass"
 	"github.com/stirling-iot/stirling/publish/mqtt"
 	"github.com/stirling-iot/stirling/publish/sitewise"
 	"github.com/stirling-iot/stirling/recipe"
 )
 
-// checkStart is the start gate: every check `stirling run` makes before it
+// CheckStart is the start gate: every check `stirling run` makes before it
 // starts a publisher, run by `stirling run` at start and on each new
 // deployment configuration, and by `stirling config check`. It opens no
 // network connection. Each publisher is checked by its own driver (the
@@ -28,7 +27,7 @@ import (
 // belonging together). With grants (config check) each greengrass
 // publisher's topic must also be allowed by the recipe's accessControl.
 // Problems come back as configs.Errors, placed at the key's line.
-func checkStart(cfg *configs.Config, grants *recipe.Grants) error {
+func CheckStart(cfg *configs.Config, grants *recipe.Grants) error {
 	var errs configs.Errors
 	for i := range cfg.Publishers {
 		pc := &cfg.Publishers[i]
@@ -48,7 +47,8 @@ func checkStart(cfg *configs.Config, grants *recipe.Grants) error {
 				errs = append(errs, cfg.Errorf(at("path"), "%v", err))
 			}
 		case configs.TypeMQTT:
-			if err := mqtt.Check(mqttOpts(cfg, pc)); err != nil {
+			mo := mqttOpts(cfg, pc)
+			if err := mqtt.Check(&mo); err != nil {
 				var oe *mqtt.OptError
 				if errors.As(err, &oe) {
 					errs = append(errs, cfg.Errorf(at(oe.Opt), "%s", oe.Msg))
@@ -129,44 +129,5 @@ func checkWritableDir(dir string) error {
 			return fmt.Errorf("directory of the file: %w", err)
 		}
 		d = parent
-	}
-}
-
-// mqttOpts, greengrassOpts and sitewiseOpts turn a publisher's
-// configuration into its driver's options: the one mapping both the start
-// gate and openPublishers use.
-func mqttOpts(cfg *configs.Config, pc *configs.Publisher) mqtt.Opts {
-	m := pc.MQTT
-	return mqtt.Opts{
-		Name:            publisherName(*pc, 0),
-		Endpoint:        m.Endpoint,
-		Thing:           cfg.Device.ThingName,
-		ClientID:        m.ClientID,
-		Topic:           m.Topic,
-		BasicIngestRule: m.BasicIngestRule,
-		Layout:          mqtt.Layout(m.Layout),
-		CertFile:        m.CertFile,
-		KeyFile:         m.KeyFile,
-		CAFile:          m.CAFile,
-		KeepAlive:       m.Keepalive,
-	}
-}
-
-func greengrassOpts(cfg *configs.Config, pc *configs.Publisher) *greengrass.PublisherOpts {
-	g := pc.Greengrass
-	return &greengrass.PublisherOpts{
-		Name: publisherName(*pc, 0), Thing: cfg.Device.ThingName, Topic: g.Topic, Destination: g.Destination, Layout: g.Layout,
-	}
-}
-
-func sitewiseOpts(cfg *configs.Config, pc *configs.Publisher) *sitewise.Opts {
-	s := pc.SiteWise
-	return &sitewise.Opts{
-		Name:          publisherName(*pc, 0),
-		Thing:         cfg.Device.ThingName,
-		AliasTemplate: s.AliasTemplate,
-		Region:        s.Region,
-		Endpoint:      s.Endpoint,
-		BoolMetrics:   []string{pipeline.MetricFlamePresent},
 	}
 }

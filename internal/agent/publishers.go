@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // openPublishers builds every configured publisher and its spool runner.
-func (a *agent) openPublishers() error {
+func (a *agent) openPublishers(ctx context.Context) error {
 	seen := map[string]bool{}
 	for i, pc := range a.cfg.Publishers {
 		name := publisherName(pc, i)
@@ -25,17 +25,19 @@ func (a *agent) openPublishers() error {
 		var p publish.Publisher
 		switch pc.Type {
 		case configs.TypeStdout:
-			p = publish.NewStdout(a.e.stdout, name)
+			p = publish.NewStdout(a.o.Stdout, name)
 		case configs.TypeFile:
-			f, err := publish.NewFile(publish.FileOpts{
-				Path: pc.File.Path, MaxBytes: int64(pc.File.RotateBytes), Keep: pc.File.Keep, Name: name,
-			}, log)
+			f, err := publish.NewFile(&publish.FileOpts{
+				Path: pc.File.Path, MaxBytes: int64(pc.File.RotateBytes), Keep: pc.File.Keep, Name: name, Logger: log,
+			})
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (file): %w", i, err)
 			}
 			p = f
 		case configs.TypeMQTT:
-			mp, err := mqtt.New(mqttOpts(a.cfg, &pc), log)
+			mo := mqttOpts(a.cfg, &pc)
+			mo.Logger = log
+			mp, err := mqtt.New(&mo)
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (mqtt): %w", i, err)
 			}
@@ -57,8 +59,8 @@ func (a *agent) openPublishers() error {
 		case configs.TypeSiteWise:
 			so := sitewiseOpts(a.cfg, &pc)
 			so.Logger = log
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			sw, err := sitewise.New(ctx, so)
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			sw, err := sitewise.New(sctx, so)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("publishers[%d] (sitewise): %w", i, err)
@@ -73,7 +75,8 @@ func (a *agent) openPublishers() error {
 			return fmt.Errorf("publishers[%d]: spool cursor %q: %w", i, name, err)
 		}
 		ro := publish.DefaultRunnerOpts()
-		a.runners = append(a.runners, publish.NewRunner(p, cur, a.sp, ro, log))
+		ro.Logger = log
+		a.runners = append(a.runners, publish.NewRunner(p, cur, a.sp, &ro))
 	}
 	if len(a.runners) == 0 {
 		a.log.Warn("no publisher is active: readings are only kept in the spool")

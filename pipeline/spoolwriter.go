@@ -1,8 +1,9 @@
-package spool
+package pipeline
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -10,14 +11,40 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stirling-iot/stirling/pipeline"
+	"github.com/stirling-iot/stirling/internal/clock"
 )
 
-// Writer is the pipeline stage that feeds the spool: it numbers readings,
-// encodes batches and appends them.
-type Writer struct {
-	s   *Spool
-	log *slog.Logger
+// Queue is what a SpoolWriter appends encoded batches to: the disk spool
+// (*spool.Spool), which stores them as opaque payloads.
+type Queue interface {
+	// Append stores one payload and returns its record sequence number.
+	Append(payload []byte) (uint64, error)
+	// Sync makes every appended payload durable.
+	Sync() error
+}
+
+// SpoolWriterOpts configures a SpoolWriter.
+type SpoolWriterOpts struct {
+	// LastSeq is the newest Reading.Seq already in the queue (see
+	// ResumePoint); the writer numbers readings from LastSeq+1.
+	LastSeq uint64
+	// Clock stamps appends and failures; nil is the wall clock. The agent
+	// passes the spool's clock.
+	Clock clock.Clock
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultSpoolWriterOpts numbers from 1 on the wall clock.
+func DefaultSpoolWriterOpts() SpoolWriterOpts { return SpoolWriterOpts{Clock: clock.Real{}} }
+
+// SpoolWriter is the pipeline stage that feeds the spool: it numbers
+// readings, encodes batches and appends them.
+type SpoolWriter struct {
+	q       Queue
+	clk     clock.Clock
+	log     *slog.Logger
+	resumed uint64
 
 	batches, readings, errs, lastSeq atomic.Uint64
 	lostReadings, lostNoSpace        atomic.Uint64
@@ -31,15 +58,15 @@ type Writer struct {
 	reminded     time.Time // last "still failing" log
 }
 
-// WriterStats are the writer's counters.
-type WriterStats struct {
+// SpoolWriterStats are the writer's counters.
+type SpoolWriterStats struct {
 	Batches  uint64 // batches appended
 	Readings uint64 // readings appended
 	Errors   uint64 // batches lost because encoding or appending failed
 	// LostReadings counts the readings in those batches; LostNoSpace the
 	// part lost to a full disk or quota (ENOSPC, EDQUOT).
 	LostReadings, LostNoSpace uint64
-	LastSeq                   uint64 // newest pipeline.Reading.Seq assigned
+	LastSeq                   uint64 // newest Reading.Seq assigned
 	// LastAppend is when a batch was last appended successfully (the
 	// spool's clock); zero before the first.
 	LastAppend time.Time
@@ -53,17 +80,50 @@ type WriterStats struct {
 	FailingSince time.Time
 }
 
-// NewWriter returns a writer appending to s. log may be nil.
-func NewWriter(s *Spool, log *slog.Logger) *Writer {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// NewSpoolWriter returns a writer appending to q; opts may be nil (the
+// defaults).
+func NewSpoolWriter(q Queue, opts *SpoolWriterOpts) (*SpoolWriter, error) {
+	if q == nil {
+		return nil, fmt.Errorf("pipeline: spool writer: %w", ErrNoQueue)
 	}
-	return &Writer{s: s, log: log.With("component", "spool-writer")}
+	o := DefaultSpoolWriterOpts()
+	if opts != nil {
+		o = *opts
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &SpoolWriter{q: q, clk: o.Clock, log: o.Logger.With("component", "spool-writer"), resumed: o.LastSeq}, nil
+}
+
+// ErrNoQueue is returned by NewSpoolWriter without a queue.
+var ErrNoQueue = errors.New("no queue")
+
+// ResumePoint decodes the newest payload of a spool (an encoded Batch) into
+// the newest reading's Seq (SpoolWriterOpts.LastSeq) and the newest reading
+// time.
+func ResumePoint(payload []byte) (lastSeq uint64, newest time.Time, err error) {
+	var b Batch
+	if err := b.UnmarshalBinary(payload); err != nil {
+		return 0, time.Time{}, err
+	}
+	if n := len(b.Readings); n > 0 {
+		lastSeq = b.Readings[n-1].Seq
+	}
+	for _, r := range b.Readings {
+		if r.Time.After(newest) {
+			newest = r.Time
+		}
+	}
+	return lastSeq, newest, nil
 }
 
 // Stats returns the writer's counters.
-func (w *Writer) Stats() WriterStats {
-	st := WriterStats{Batches: w.batches.Load(), Readings: w.readings.Load(), Errors: w.errs.Load(), LastSeq: w.lastSeq.Load(),
+func (w *SpoolWriter) Stats() SpoolWriterStats {
+	st := SpoolWriterStats{Batches: w.batches.Load(), Readings: w.readings.Load(), Errors: w.errs.Load(), LastSeq: w.lastSeq.Load(),
 		LostReadings: w.lostReadings.Load(), LostNoSpace: w.lostNoSpace.Load()}
 	if ns := w.lastAppend.Load(); ns != 0 {
 		st.LastAppend = time.Unix(0, ns)
@@ -81,8 +141,8 @@ const failReminder = time.Minute
 // first failure after a success is logged at once, then a reminder at most
 // once a minute: a full disk at one batch a second must not flood the log
 // (which may live on the same disk).
-func (w *Writer) failed(n int, err error) {
-	now := w.s.clk.Now()
+func (w *SpoolWriter) failed(n int, err error) {
+	now := w.clk.Now()
 	batches := w.errs.Add(1)
 	lost := w.lostReadings.Add(uint64(n))
 	name := errnoName(err)
@@ -111,7 +171,7 @@ func (w *Writer) failed(n int, err error) {
 
 // succeeded ends a run of failures (it is called after every append that
 // worked) and stamps the append.
-func (w *Writer) succeeded(now time.Time) {
+func (w *SpoolWriter) succeeded(now time.Time) {
 	w.lastAppend.Store(now.UnixNano())
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -148,39 +208,19 @@ func errnoName(err error) string {
 	return "errno " + strconv.Itoa(int(no))
 }
 
-// resume returns the last pipeline.Reading.Seq in the spool.
-func (w *Writer) resume() uint64 {
-	_, payload, err := w.s.Last()
-	if errors.Is(err, ErrEmpty) {
-		return 0
-	}
-	var b pipeline.Batch
-	if err == nil {
-		err = b.UnmarshalBinary(payload)
-	}
-	if err != nil {
-		w.log.Error("spool: cannot read the newest record; reading seq restarts at 1", "err", err)
-		return 0
-	}
-	if n := len(b.Readings); n > 0 {
-		return b.Readings[n-1].Seq
-	}
-	return 0
-}
-
 // Run appends every batch from in until in is closed. Readings get
-// contiguous Seq numbers, continuing after the newest spooled reading; the
+// contiguous Seq numbers, continuing after SpoolWriterOpts.LastSeq; the
 // batch's ID becomes its record seq. Empty batches are skipped. A batch
 // that cannot be appended (full disk) is lost: it is counted (batches and
 // readings), the error and its time are kept for Stats, the first failure
 // is logged (then once a minute), and Run goes on; the next append that
 // works ends the failure. When ctx is done Run keeps draining in until it is closed (the
 // caller closes it once the producer stopped), then syncs the spool.
-func (w *Writer) Run(ctx context.Context, in <-chan *pipeline.Batch) error {
-	seq := w.resume()
+func (w *SpoolWriter) Run(ctx context.Context, in <-chan *Batch) error {
+	seq := w.resumed
 	w.lastSeq.Store(seq)
 	var buf []byte
-	put := func(b *pipeline.Batch) {
+	put := func(b *Batch) {
 		if b == nil || len(b.Readings) == 0 {
 			return
 		}
@@ -189,7 +229,7 @@ func (w *Writer) Run(ctx context.Context, in <-chan *pipeline.Batch) error {
 		}
 		var err error
 		if buf, err = b.AppendBinary(buf[:0]); err == nil {
-			b.ID, err = w.s.Append(buf)
+			b.ID, err = w.q.Append(buf)
 		}
 		if err != nil {
 			w.failed(len(b.Readings), err)
@@ -199,7 +239,7 @@ func (w *Writer) Run(ctx context.Context, in <-chan *pipeline.Batch) error {
 		w.lastSeq.Store(seq)
 		w.batches.Add(1)
 		w.readings.Add(uint64(len(b.Readings)))
-		w.succeeded(w.s.clk.Now())
+		w.succeeded(w.clk.Now())
 	}
 	for {
 		select {
@@ -217,9 +257,6 @@ func (w *Writer) Run(ctx context.Context, in <-chan *pipeline.Batch) error {
 	}
 }
 
-func (w *Writer) sync() error {
-	if err := w.s.Sync(); err != nil && !errors.Is(err, ErrClosed) {
-		return err
-	}
-	return nil
+func (w *SpoolWriter) sync() error {
+	return w.q.Sync()
 }

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -27,15 +27,15 @@ import (
 // agent is one run of the agent's stages with one configuration.
 type agent struct {
 	cfg *configs.Config
-	e   *env
+	o   *Opts
 	log *slog.Logger
 	clk clock.Clock
 	gg  *greengrass.Client
 
-	sens    *sensorSet
+	sens    atomic.Pointer[sensorSet] // set by run; read by Snapshot from other goroutines
 	pipe    *pipeline.Pipeline
 	sp      *spool.Spool
-	writer  *spool.Writer
+	writer  *pipeline.SpoolWriter
 	pubs    []publish.Publisher
 	runners []*publish.Runner
 	tach    atomic.Pointer[tachometer.Tach]
@@ -58,8 +58,9 @@ type camCounters struct {
 	base mlx90640.Stats
 }
 
-func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logger) (*agent, error) {
-	a := &agent{cfg: cfg, e: e, log: log, gg: gg}
+func newAgent(ctx context.Context, cfg *configs.Config, o *Opts) (*agent, error) {
+	log := o.Logger
+	a := &agent{cfg: cfg, o: o, log: log, gg: o.Greengrass}
 	if cfg.ROIsDefaulted {
 		log.Warn("ROI file not found: using the built-in regions; run `stirling calibrate` to place them", "rois_file", cfg.ROIsPath)
 	}
@@ -68,7 +69,7 @@ func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logg
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: create %s: %w", dir, err)
 	}
-	so := cfg.Spool.Opts()
+	so := spoolOpts(&cfg.Spool)
 	// The spool keeps real time even when the simulated engine runs
 	// accelerated: its sync interval protects the SD card, not the model.
 	so.Clock = clock.Real{}
@@ -80,26 +81,31 @@ func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logg
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	a.sp = sp
-	a.writer = spool.NewWriter(sp, log)
+	lastSeq, newest := resumePoint(sp, log)
+	a.writer, err = pipeline.NewSpoolWriter(sp, &pipeline.SpoolWriterOpts{LastSeq: lastSeq, Clock: so.Clock, Logger: log})
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
 
 	a.clk = clock.Real{}
 	if cfg.Sensors.Bus == configs.BusSim && cfg.Sensors.Sim.Speedup > 1 {
 		// Accelerated virtual time runs ahead of the wall clock. After a
 		// restart it continues from the newest spooled reading, so sensor
 		// time never steps back.
-		a.clk = clock.NewScaled(resumeTime(sp, time.Now()), cfg.Sensors.Sim.Speedup)
+		a.clk = clock.NewScaled(resumeTime(newest, time.Now()), cfg.Sensors.Sim.Speedup)
 	}
-	po := cfg.Pipeline.Opts()
+	po := pipelineOpts(&cfg.Pipeline)
 	po.Clock = a.clk
 	po.Logger = log
-	pipe, err := pipeline.New(po, cfg.ROIs)
+	pipe, err := pipeline.New(cfg.ROIs, &po)
 	if err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	a.pipe = pipe
 
-	if err := a.openPublishers(); err != nil {
+	if err := a.openPublishers(ctx); err != nil {
 		a.closePublishers()
 		sp.Close()
 		return nil, err
@@ -107,24 +113,41 @@ func newAgent(cfg *configs.Config, e *env, gg *greengrass.Client, log *slog.Logg
 	return a, nil
 }
 
-// resumeTime is the later of now and just after the newest reading in the
-// spool.
-func resumeTime(sp *spool.Spool, now time.Time) time.Time {
+// resumePoint decodes the newest spooled batch: its last reading's Seq (the
+// writer numbers on from there) and its newest reading time (zero when the
+// spool is empty or the record unreadable).
+func resumePoint(sp *spool.Spool, log *slog.Logger) (uint64, time.Time) {
 	_, payload, err := sp.Last()
+	if errors.Is(err, spool.ErrEmpty) {
+		return 0, time.Time{}
+	}
+	var seq uint64
+	var newest time.Time
+	if err == nil {
+		seq, newest, err = pipeline.ResumePoint(payload)
+	}
 	if err != nil {
+		log.Error("spool: cannot read the newest record; reading seq restarts at 1", "err", err)
+		return 0, time.Time{}
+	}
+	return seq, newest
+}
+
+// resumeTime is the later of now and just after newest, the newest reading
+// in the spool.
+func resumeTime(newest, now time.Time) time.Time {
+	if newest.IsZero() {
 		return now
 	}
-	var b pipeline.Batch
-	if b.UnmarshalBinary(payload) != nil {
-		return now
-	}
-	for _, r := range b.Readings {
-		if t := r.Time.Add(time.Second); t.After(now) {
-			now = t
-		}
+	if t := newest.Add(time.Second); t.After(now) {
+		return t
 	}
 	return now
 }
+
+// shutdownBudget is how long the agent may take to stop after SIGTERM.
+// Greengrass sends SIGKILL 5 s after SIGTERM; we stay well inside that.
+const shutdownBudget = 3500 * time.Millisecond
 
 // run runs the stages until ctx is done (returns nil, nil), the sensor time
 // reaches stopAfter (nil, nil), a new configuration arrives (it is returned),
@@ -137,7 +160,7 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 	if err != nil {
 		return nil, err
 	}
-	a.sens = sens
+	a.sens.Store(sens)
 	defer sens.close()
 
 	sensCtx, stopSensors := context.WithCancel(ctx)
@@ -174,7 +197,7 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 	}
 	var srv *status.Server
 	if a.cfg.HTTP.Listen != "" { // empty turns the status server off
-		srv = status.New(a, status.Opts{
+		srv = status.New(a, &status.Opts{
 			Addr:             a.cfg.HTTP.Listen,
 			LiveWindow:       a.cfg.LivezWindow(),
 			HealthMaxSilence: a.cfg.HTTP.HealthzMaxSilence,
@@ -185,7 +208,7 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 		if err := srv.Listen(); err != nil {
 			return nil, fmt.Errorf("status page: %w", err)
 		}
-		fmt.Fprintf(a.e.stderr, "stirling: status page on http://%s/ (metrics on /metrics)\n", srv.Addr())
+		fmt.Fprintf(a.o.Stderr, "stirling: status page on http://%s/ (metrics on /metrics)\n", srv.Addr())
 		goStage(&pubWG, "status page", pubCtx, srv.Run)
 	}
 
@@ -295,7 +318,7 @@ func (a *agent) cameraLoop(ctx context.Context) error {
 	}()
 	for ctx.Err() == nil {
 		if dev == nil {
-			d, err := a.sens.openCamera(ctx)
+			d, err := a.sens.Load().openCamera(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					break

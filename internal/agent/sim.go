@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -18,7 +18,7 @@ type simHandle interface {
 // openSim builds the simulated engine, its camera on a simulated I2C bus and
 // its tachometer line. The driver and the tachometer are the real ones.
 func (a *agent) openSim() (*sensorSet, tachometer.Source, error) {
-	s, err := sim.New(a.cfg.Sensors.Sim, a.clk, a.log)
+	s, err := sim.New(simConfig(&a.cfg.Sensors.Sim), &sim.Opts{Clock: a.clk, Logger: a.log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("simulator: %w", err)
 	}

@@ -1,16 +1,14 @@
-package main
+package agent
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
-	"periph.io/x/conn/v3/physic"
 	"periph.io/x/host/v3"
 
 	"github.com/stirling-iot/stirling/configs"
@@ -33,45 +31,6 @@ func (s *sensorSet) close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		_ = s.closers[i]()
 	}
-}
-
-// cameraOpts converts the thermal section to driver options.
-func (a *agent) cameraOpts() *mlx90640.Opts {
-	t := a.cfg.Sensors.Thermal
-	o := mlx90640.DefaultOpts()
-	o.Addr = t.Address
-	o.RefreshRate = physic.Frequency(t.RefreshHz * float64(physic.Hertz))
-	o.Resolution = t.Resolution
-	if strings.EqualFold(t.Pattern, "interleaved") {
-		o.Pattern = mlx90640.Interleaved
-	} else {
-		o.Pattern = mlx90640.Chess
-	}
-	o.Emissivity = t.Emissivity
-	o.ReflectedTemp = math.NaN()
-	if t.ReflectedC != nil {
-		o.ReflectedTemp = *t.ReflectedC
-	}
-	o.Clock = a.clk
-	o.Logger = a.log
-	return &o
-}
-
-// tachOpts converts the tachometer section to tachometer options.
-func (a *agent) tachOpts() (*tachometer.Opts, error) {
-	t := a.cfg.Sensors.Tachometer
-	o := tachometer.DefaultOpts()
-	edge, err := tachometer.ParseEdge(t.Edge)
-	if err != nil {
-		return nil, fmt.Errorf("sensors.tachometer.edge: %w", err)
-	}
-	o.MarkEdge = edge
-	o.MinRPM, o.MaxRPM = t.MinRPM, t.MaxRPM
-	o.MarksPerRev = t.MarksPerRev
-	o.StallTimeout = t.StallTimeout
-	o.Clock = a.clk
-	o.Logger = a.log
-	return &o, nil
 }
 
 func (a *agent) openSensors(ctx context.Context) (*sensorSet, error) {
@@ -128,7 +87,7 @@ func (a *agent) openHardware(ctx context.Context) (*sensorSet, tachometer.Source
 		return nil, nil, fmt.Errorf("sensors.tachometer.bias: %w", err)
 	}
 	line := strconv.Itoa(tc.Line)
-	cd, err := tachometer.OpenChardev(ctx, tachometer.ChardevOpts{
+	cd, err := tachometer.OpenChardev(ctx, &tachometer.ChardevOpts{
 		Chip: tc.Chip, Line: line, Bias: bias, Logger: a.log,
 	})
 	if err == nil {
@@ -143,7 +102,7 @@ func (a *agent) openHardware(ctx context.Context) (*sensorSet, tachometer.Source
 	}
 	a.log.Warn("tachometer: GPIO character device unavailable; falling back to periph WaitForEdge with user-space timestamps (LOWER PRECISION)", "err", err)
 	edge, _ := tachometer.ParseEdge(tc.Edge)
-	pp, perr := tachometer.OpenPeriph(ctx, "GPIO"+line, tachometer.PeriphOpts{MarkEdge: edge, Bias: bias, Logger: a.log})
+	pp, perr := tachometer.OpenPeriph(ctx, "GPIO"+line, &tachometer.PeriphOpts{MarkEdge: edge, Bias: bias, Logger: a.log})
 	if perr != nil {
 		s.close()
 		return nil, nil, fmt.Errorf("tachometer: no edge source: chardev: %w; periph: %w", err, perr)

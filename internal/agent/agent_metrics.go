@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"sort"
@@ -52,6 +52,7 @@ func (m *metricSet) perKey(name, help, label string, vals map[string]uint64) {
 // counters renders every component's Stats for /metrics.
 func (a *agent) counters(ps *pipeline.Stats, ss *spool.Stats) []status.Metric {
 	var m metricSet
+	sens := a.sens.Load()
 
 	// Sensors.
 	cs := a.cameraStats()
@@ -78,13 +79,13 @@ func (a *agent) counters(ps *pipeline.Stats, ss *spool.Stats) []status.Metric {
 		m.counter("tach_starts", "Flywheel start events.", ts.Starts)
 		m.counter("tach_dropped", "Speeds or events dropped because the pipeline was full.", ts.Dropped)
 		m.gauge("tach_rpm", "Last flywheel speed, RPM.", ts.RPM)
-		m.gauge("tach_precise", "1 when edges carry kernel timestamps, 0 for the user-space fallback (lower precision).", b2f(a.sens != nil && a.sens.precise))
+		m.gauge("tach_precise", "1 when edges carry kernel timestamps, 0 for the user-space fallback (lower precision).", b2f(sens != nil && sens.precise))
 	}
 	m.counter("tach_restarts", "Tachometer restarts after its edge source failed.", a.tachRestarts.Load())
 	m.counter("roi_reloads", "ROI file reloads applied.", a.roiReloads.Load())
 	m.counter("roi_reload_errors", "ROI file reloads rejected.", a.roiReloadErrors.Load())
-	if a.sens != nil && a.sens.sim != nil {
-		for _, s := range a.sens.sim.metrics() {
+	if sens != nil && sens.sim != nil {
+		for _, s := range sens.sim.metrics() {
 			m = append(m, s)
 		}
 	}
