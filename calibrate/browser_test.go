@@ -9,7 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/stirling-iot/stirling/internal/browsertest"
+	"github.com/stirling-iot/stirling/internal/testsrv/browsertest"
 	"github.com/stirling-iot/stirling/sensors"
 )
 

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stirling-iot/stirling/internal/testsrv"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -42,22 +43,18 @@ type attacker struct {
 
 func needAttacker(t *testing.T) attacker {
 	t.Helper()
-	fail := t.Skipf
-	if os.Getenv("CI") == "true" {
-		fail = t.Fatalf
-	}
 	if os.Geteuid() != 0 {
-		fail("the attacker test saves as root and plants as nobody: needs root (CI=true: not skipping)")
+		testsrv.RequireInCI(t, "the attacker test saves as root and plants as nobody: needs root")
 	}
 	u, err := user.Lookup("nobody")
 	if err != nil {
-		fail("user nobody: %v", err)
+		testsrv.RequireInCI(t, "user nobody: %v", err)
 	}
 	group := "nogroup"
 	g, err := user.LookupGroup(group)
 	if err != nil {
 		if g, err = user.LookupGroupId(u.Gid); err != nil {
-			fail("nobody's group: %v", err)
+			testsrv.RequireInCI(t, "nobody's group: %v", err)
 		}
 		group = g.Name
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stirling-iot/stirling/internal/testsrv"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -99,10 +100,7 @@ func TestSaveRefusesBadROIs(t *testing.T) {
 
 func TestSaveOwnerAsRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chown test needs root (CI=true: not skipping)")
-		}
-		t.Skip("needs root to chown")
+		testsrv.RequireInCI(t, "needs root to chown")
 	}
 	path := filepath.Join(t.TempDir(), "rois.yaml")
 	if _, err := Save(path, goodROIs(), &SaveOpts{Owner: "nobody:nogroup", Logger: slog.New(slog.DiscardHandler)}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/clock/clocktest"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -59,7 +60,7 @@ func BenchmarkROIStats(b *testing.B) {
 // channel and Run (18 samples per frame).
 func BenchmarkFrameThroughRun(b *testing.B) {
 	o := DefaultOpts()
-	o.Clock = &fakeClock{now: t0}
+	o.Clock = clocktest.New(t0)
 	p, err := New(testROIs(), &o)
 	if err != nil {
 		b.Fatal(err)

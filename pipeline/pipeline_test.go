@@ -4,69 +4,15 @@ import (
 	"context"
 	"errors"
 	"math"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stirling-iot/stirling/internal/clock"
+	"github.com/stirling-iot/stirling/internal/clock/clocktest"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// fakeClock is a manually advanced clock.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-}
-
-type waiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-c.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
-	return ch
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	c.waiters = keep
-}
 
 func testROIs() sensors.ROIs {
 	return sensors.ROIs{
@@ -375,9 +321,9 @@ func TestStateChangeFlushesAtOnce(t *testing.T) {
 	}
 }
 
-func newTestPipeline(t *testing.T, mod func(*Opts)) (*Pipeline, *fakeClock) {
+func newTestPipeline(t *testing.T, mod func(*Opts)) (*Pipeline, *clocktest.Fake) {
 	t.Helper()
-	clk := &fakeClock{now: t0}
+	clk := clocktest.New(t0)
 	o := DefaultOpts()
 	o.Clock = clk
 	if mod != nil {

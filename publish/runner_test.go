@@ -13,76 +13,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/clock/clocktest"
 	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/pipeline/spool"
 )
 
-// fakeClock is a manually advanced clock that reports every wait.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []fakeWaiter
-	waits   chan time.Duration
-}
+// fakeClock is the manual test clock; it records every wait the runner
+// starts.
+type fakeClock struct{ *clocktest.Fake }
 
-type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), waits: make(chan time.Duration, 100)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, fakeWaiter{c.now.Add(d), ch})
-	c.mu.Unlock()
-	c.waits <- d
-	return ch
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.After(d):
-		return nil
-	}
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	c.waiters = keep
+func newFakeClock() fakeClock {
+	return fakeClock{clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)).RecordWaits()}
 }
 
 // wait returns the next backoff wait the runner started.
-func (c *fakeClock) wait(t *testing.T) time.Duration {
+func (c fakeClock) wait(t *testing.T) time.Duration {
 	t.Helper()
-	select {
-	case d := <-c.waits:
-		return d
-	case <-time.After(5 * time.Second):
+	d, ok := c.NextWait(5 * time.Second)
+	if !ok {
 		t.Fatal("the runner did not start a backoff wait")
-		return 0
 	}
+	return d
 }
 
 // call is one Send the fake publisher saw.

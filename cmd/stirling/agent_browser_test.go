@@ -20,7 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stirling-iot/stirling/configs"
-	"github.com/stirling-iot/stirling/internal/browsertest"
+	"github.com/stirling-iot/stirling/internal/testsrv/browsertest"
 	"github.com/stirling-iot/stirling/sensors"
 )
 

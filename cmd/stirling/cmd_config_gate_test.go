@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/stirling-iot/stirling/configs"
-	"github.com/stirling-iot/stirling/internal/tlstest"
+	"github.com/stirling-iot/stirling/internal/testsrv/tlstest"
 	"github.com/stirling-iot/stirling/publish/greengrass"
 	mqttpkg "github.com/stirling-iot/stirling/publish/mqtt"
 	"github.com/stirling-iot/stirling/recipe"

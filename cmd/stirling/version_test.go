@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stirling-iot/stirling/internal/testsrv"
 )
 
 // repoVersion is the VERSION file at the repository root.
@@ -64,10 +66,7 @@ func TestReadmeDeployLine(t *testing.T) {
 func TestVersionScript(t *testing.T) {
 	for _, tool := range []string{"git", "make", "bash"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not installed", tool)
-			}
-			t.Skipf("%s not installed", tool)
+			testsrv.RequireInCI(t, "%s not installed", tool)
 		}
 	}
 	src, err := os.ReadFile("../../scripts/version.sh")

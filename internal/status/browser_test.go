@@ -7,7 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/stirling-iot/stirling/internal/browsertest"
+	"github.com/stirling-iot/stirling/internal/testsrv/browsertest"
 )
 
 // TestPageInBrowser loads the live page in a real headless Chromium against

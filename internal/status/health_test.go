@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/clock/clocktest"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
@@ -36,7 +37,7 @@ const (
 	testSilence    = time.Minute
 )
 
-func newHealthServer(src Source, clk *fakeClock) *Server {
+func newHealthServer(src Source, clk *clocktest.Fake) *Server {
 	return New(src, &Opts{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Clock: clk,
 		LiveWindow: testLiveWindow, HealthMaxSilence: testSilence})
 }
@@ -127,7 +128,7 @@ func TestHealthChecks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &fakeClock{now: t0}
+			clk := clocktest.NewAuto(t0)
 			src := &healthSource{}
 			h := newHealthServer(src, clk).Handler()
 			at := tc.at
@@ -197,7 +198,7 @@ func TestHealthChecks(t *testing.T) {
 // squeezes in between failures, 200 once a window passed without one.
 func TestHealthFullDiskTimeline(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
-	clk := &fakeClock{now: t0}
+	clk := clocktest.NewAuto(t0)
 	src := &healthSource{}
 	h := newHealthServer(src, clk).Handler()
 	var snap Snapshot
@@ -241,7 +242,7 @@ func TestHealthFullDiskTimeline(t *testing.T) {
 // /metrics by cause, with the live and per-check gauges.
 func TestLostReadingsMetrics(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
-	clk := &fakeClock{now: t0}
+	clk := clocktest.NewAuto(t0)
 	src := &healthSource{}
 	src.set(Snapshot{LastSensor: t0, LastSpooled: t0.Add(-time.Second), Spool: SpoolStatus{
 		LostReadings: 1500, LostReadingsNoSpace: 1200, LostBatches: 30,

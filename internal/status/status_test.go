@@ -18,36 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stirling-iot/stirling/internal/clock/clocktest"
 	"github.com/stirling-iot/stirling/internal/heatmap"
 	"github.com/stirling-iot/stirling/sensors"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.Advance(d)
-	return ctx.Err()
-}
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.Advance(d)
-	ch <- c.Now()
-	return ch
-}
 
 // fakeSource is a changing agent: every period the frame seq and the RPM
 // move on, and a hot spot walks across the image.
@@ -119,7 +93,7 @@ func fillFrame(f *sensors.Frame, n uint64) {
 	f.Bad[5] = true
 }
 
-func newTestServer(t *testing.T, src Source, clk *fakeClock) *Server {
+func newTestServer(t *testing.T, src Source, clk *clocktest.Fake) *Server {
 	t.Helper()
 	o := Opts{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), HealthMaxSilence: time.Minute}
 	if clk != nil {

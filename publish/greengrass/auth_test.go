@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/ipctest"
-	"github.com/stirling-iot/stirling/internal/publishtest"
+	"github.com/stirling-iot/stirling/internal/testsrv/ipctest"
+	"github.com/stirling-iot/stirling/internal/testsrv/publishtest"
 	"github.com/stirling-iot/stirling/publish"
 )
 

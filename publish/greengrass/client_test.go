@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/ipctest"
+	"github.com/stirling-iot/stirling/internal/testsrv/ipctest"
 	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/publish"
 )

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stirling-iot/stirling/configs"
-	"github.com/stirling-iot/stirling/internal/ipctest"
+	"github.com/stirling-iot/stirling/internal/testsrv/ipctest"
 )
 
 // TestWatchConfigurationConfigs wires WatchConfiguration to the YAML

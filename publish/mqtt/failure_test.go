@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/mosquittotest"
-	"github.com/stirling-iot/stirling/internal/publishtest"
-	"github.com/stirling-iot/stirling/internal/tlstest"
+	"github.com/stirling-iot/stirling/internal/testsrv/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/publishtest"
+	"github.com/stirling-iot/stirling/internal/testsrv/tlstest"
 	"github.com/stirling-iot/stirling/publish"
 )
 

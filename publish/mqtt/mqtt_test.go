@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/mosquittotest"
 	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/publish"
 )

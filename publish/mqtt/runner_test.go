@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/mosquittotest"
 	"github.com/stirling-iot/stirling/pipeline/spool"
 	"github.com/stirling-iot/stirling/publish"
 )

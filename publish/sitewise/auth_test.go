@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/publishtest"
-	"github.com/stirling-iot/stirling/internal/sitewisetest"
+	"github.com/stirling-iot/stirling/internal/testsrv/publishtest"
+	"github.com/stirling-iot/stirling/internal/testsrv/sitewisetest"
 	"github.com/stirling-iot/stirling/publish"
 )
 

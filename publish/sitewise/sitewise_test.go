@@ -18,44 +18,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/stirling-iot/stirling/internal/sitewisetest"
+	"github.com/stirling-iot/stirling/internal/clock/clocktest"
+	"github.com/stirling-iot/stirling/internal/testsrv/sitewisetest"
 	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/publish"
 )
 
-// fakeClock advances only when slept on.
-type fakeClock struct {
-	mu    sync.Mutex
-	t     time.Time
-	slept time.Duration
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.slept += d
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	_ = c.Sleep(context.Background(), d)
-	ch := make(chan time.Time, 1)
-	ch <- c.Now()
-	return ch
+// newFakeClock is a clock that advances only when slept on.
+func newFakeClock() *clocktest.Fake {
+	return clocktest.NewAuto(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC))
 }
 
 type testWriter struct{ t *testing.T }
@@ -562,13 +533,13 @@ func TestProductionEndpoint(t *testing.T) {
 
 // cancelOnSleep cancels the context when the publisher starts to wait.
 type cancelOnSleep struct {
-	*fakeClock
+	*clocktest.Fake
 	cancel context.CancelFunc
 }
 
 func (c cancelOnSleep) Sleep(ctx context.Context, d time.Duration) error {
 	c.cancel()
-	return c.fakeClock.Sleep(ctx, d)
+	return c.Fake.Sleep(ctx, d)
 }
 
 func TestSendCanceledWhileThrottled(t *testing.T) {

@@ -6,50 +6,20 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stirling-iot/stirling/internal/clock/clocktest"
 	"github.com/stirling-iot/stirling/sensors"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 	"periph.io/x/conn/v3/physic"
 )
 
-// fakeClock is virtual time that advances only when slept.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	ch <- c.now
-	c.mu.Unlock()
-	return ch
+// newFakeClock is virtual time that advances only when slept.
+func newFakeClock() *clocktest.Fake {
+	return clocktest.NewAuto(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 func be(words ...uint16) []byte {
@@ -104,7 +74,7 @@ func newOps(ee []uint16, chunk int, ctrl, want uint16) []i2ctest.IO {
 	return ops
 }
 
-func testOpts(clk *fakeClock, chunk int) *Opts {
+func testOpts(clk *clocktest.Fake, chunk int) *Opts {
 	o := DefaultOpts()
 	o.Clock = clk
 	o.ChunkWords = chunk

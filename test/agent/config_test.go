@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
 )
 
 // TestBrokenConfig: a bad config stops the agent at once with one line per
@@ -56,19 +58,19 @@ http:
 			if err := os.WriteFile(cfg, []byte(strings.Replace(good, tc.from, tc.to, 1)), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			p := start(t, cfg, startOpts{})
-			code := p.wait(10 * time.Second)
+			p := start(t, cfg, agenttest.Opts{})
+			code := p.Wait(10 * time.Second)
 			if code == 0 {
 				t.Fatalf("exit code 0; want non-zero")
 			}
 			var problems []string
-			for _, l := range strings.Split(p.stderr.String(), "\n") {
+			for _, l := range strings.Split(p.Stderr.String(), "\n") {
 				if strings.Contains(l, "agent.yaml:") {
 					problems = append(problems, l)
 				}
 			}
 			if len(problems) != 1 {
-				t.Fatalf("want exactly one line naming agent.yaml:LINE, got %d:\n%s", len(problems), p.stderr.String())
+				t.Fatalf("want exactly one line naming agent.yaml:LINE, got %d:\n%s", len(problems), p.Stderr.String())
 			}
 			if !regexp.MustCompile(tc.want).MatchString(problems[0]) {
 				t.Errorf("error line %q does not match %q", problems[0], tc.want)

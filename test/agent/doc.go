@@ -19,7 +19,7 @@
 //     flushes and exits 0 within 4 s, a missing IPC socket falls back to the
 //     config file, a device the user may not open names the missing group
 //     and the usermod command;
-//   - the agent as a Greengrass component against internal/ipctest: the
+//   - the agent as a Greengrass component against internal/testsrv/ipctest: the
 //     configuration over IPC, RUNNING, PublishToIoTCore on the thing's
 //     topic, live deployment changes (applied or refused), and the recipe's
 //     rendered DefaultConfiguration;

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
 )
 
 // expect says what a fault must do to the readings.
@@ -97,8 +99,8 @@ func runFaults(t *testing.T, scenario string, speedup float64, gap time.Duration
 	c.set("sensors.sim.steady_rpm", steadyRPM)
 	c.set("sensors.sim.faults", list)
 	started := time.Now()
-	p := start(t, c.write(t, dir), startOpts{})
-	p.waitReady(15 * time.Second)
+	p := start(t, c.write(t, dir), agenttest.Opts{})
+	p.WaitReady(15 * time.Second)
 
 	// Sample the counters against the simulator's engine time while the
 	// file publisher catches up with the end of the schedule.
@@ -115,8 +117,8 @@ func runFaults(t *testing.T, scenario string, speedup float64, gap time.Duration
 		span := readingSpan(t, out)
 		return span >= end, fmt.Sprintf("%v of sensor time in the file", span)
 	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM; want 0", code)
 	}
 	t.Logf("%v of sensor time in %v", end, time.Since(started).Round(time.Millisecond))

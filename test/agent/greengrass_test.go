@@ -15,7 +15,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stirling-iot/stirling/internal/ipctest"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
+	"github.com/stirling-iot/stirling/internal/testsrv/ipctest"
 )
 
 // TestGreengrassComponent runs the agent the way the recipe's Run step does
@@ -53,17 +54,17 @@ func TestGreengrassComponent(t *testing.T) {
 
 	// A config file that must NOT be used.
 	decoy := filepath.Join(dir, "agent.yaml")
-	p := start(t, decoy, startOpts{
-		args: []string{"--config", "greengrass:configuration"},
-		env: []string{
+	p := start(t, decoy, agenttest.Opts{
+		Args: []string{"--config", "greengrass:configuration"},
+		Env: []string{
 			"AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT=" + nucleus.Path,
 			"SVCUID=" + token,
 			"AWS_IOT_THING_NAME=pi-test",
 			"AWS_REGION=eu-west-1",
 		},
 	})
-	p.stderr.wait(t, regexp.MustCompile(`configuration read from Greengrass IPC`), 15*time.Second)
-	p.waitReady(15 * time.Second)
+	p.Stderr.Wait(t, regexp.MustCompile(`configuration read from Greengrass IPC`), 15*time.Second)
+	p.WaitReady(15 * time.Second)
 	poll(t, 20*time.Second, "readings published to IoT Core", func() (bool, string) {
 		pubs := nucleus.Publishes()
 		return len(pubs) >= 3, fmt.Sprintf("%d publishes", len(pubs))
@@ -84,7 +85,7 @@ func TestGreengrassComponent(t *testing.T) {
 
 	// A valid deployment change: the stages restart with it.
 	nucleus.SetConfig([]string{"pipeline", "window"}, "2s")
-	p.stderr.wait(t, regexp.MustCompile(`configuration changed: restarting the agent's stages`), 15*time.Second)
+	p.Stderr.Wait(t, regexp.MustCompile(`configuration changed: restarting the agent's stages`), 15*time.Second)
 	before := len(nucleus.Publishes())
 	poll(t, 20*time.Second, "publishing again after the restart", func() (bool, string) {
 		n := len(nucleus.Publishes())
@@ -93,7 +94,7 @@ func TestGreengrassComponent(t *testing.T) {
 
 	// An invalid one is refused with the key, and the agent keeps going.
 	nucleus.SetConfig([]string{"pipeline", "windw"}, "3s")
-	m := p.stderr.wait(t, regexp.MustCompile(`deployment configuration rejected: keeping the running one[^\n]*`), 15*time.Second)
+	m := p.Stderr.Wait(t, regexp.MustCompile(`deployment configuration rejected: keeping the running one[^\n]*`), 15*time.Second)
 	if !strings.Contains(m[0], "pipeline.windw") {
 		t.Errorf("rejection does not name the key pipeline.windw: %s", m[0])
 	}
@@ -103,14 +104,14 @@ func TestGreengrassComponent(t *testing.T) {
 		return n > before, fmt.Sprintf("%d publishes (had %d)", n, before)
 	})
 
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM; want 0", code)
 	}
 	if v := nucleus.Violations(); len(v) > 0 {
 		t.Errorf("IPC protocol violations: %v", v)
 	}
-	if strings.Contains(p.stderr.String(), decoy) {
+	if strings.Contains(p.Stderr.String(), decoy) {
 		t.Errorf("the agent mentions the config file although the configuration came over IPC")
 	}
 }
@@ -163,24 +164,24 @@ func TestRecipeDefaultConfiguration(t *testing.T) {
 	const token = "svcuid-recipe"
 	nucleus := ipctest.New(t, token)
 	nucleus.SetConfig(nil, doc)
-	p := start(t, filepath.Join(dir, "unused.yaml"), startOpts{
-		args: []string{"--config", "greengrass:configuration"},
-		env: []string{
+	p := start(t, filepath.Join(dir, "unused.yaml"), agenttest.Opts{
+		Args: []string{"--config", "greengrass:configuration"},
+		Env: []string{
 			"AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT=" + nucleus.Path,
 			"SVCUID=" + token,
 			"AWS_IOT_THING_NAME=pi-fleet-7",
 			"AWS_REGION=eu-west-1",
 		},
 	})
-	p.stderr.wait(t, regexp.MustCompile(`configuration read from Greengrass IPC`), 15*time.Second)
+	p.Stderr.Wait(t, regexp.MustCompile(`configuration read from Greengrass IPC`), 15*time.Second)
 	poll(t, 20*time.Second, "a publish to IoT Core", func() (bool, string) {
 		return len(nucleus.Publishes()) > 0, "none yet"
 	})
 	if got := nucleus.Publishes()[0].Topic; got != "dt/stirling/pi-fleet-7/telemetry" {
 		t.Errorf("published to %q; want dt/stirling/pi-fleet-7/telemetry (the device's thing name)", got)
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM; want 0", code)
 	}
 }

@@ -1,27 +1,21 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stirling-iot/stirling/internal/agenttest"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
+	"github.com/stirling-iot/stirling/internal/testsrv/promtest"
 )
 
 // stirlingBin is the agent binary TestMain builds.
@@ -48,9 +42,6 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
-
-// inCI reports whether a missing prerequisite must fail instead of skip.
-func inCI() bool { return os.Getenv("CI") == "true" }
 
 // config is an agent configuration as a YAML tree; tests change what they
 // need with set.
@@ -112,181 +103,13 @@ func (c config) write(t *testing.T, dir string) string {
 	return path
 }
 
-// lines is a concurrency-safe line collector for a process's output.
-type lines struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	added chan struct{} // closed and replaced on every write
-}
-
-func newLines() *lines { return &lines{added: make(chan struct{})} }
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	close(l.added)
-	l.added = make(chan struct{})
-	return len(p), nil
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// wait blocks until re matches the output, returning the match and its
-// submatches, or fails the test after d.
-func (l *lines) wait(t *testing.T, re *regexp.Regexp, d time.Duration) []string {
-	t.Helper()
-	deadline := time.After(d)
-	for {
-		l.mu.Lock()
-		m := re.FindStringSubmatch(l.buf.String())
-		ch := l.added
-		l.mu.Unlock()
-		if m != nil {
-			return m
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("no output matching %q within %v; output:\n%s", re, d, tail(l.String(), 4000))
-			return nil
-		}
-	}
-}
-
-// tail returns the last n bytes of s.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
-}
-
 // proc is one running `stirling run`.
-type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	stderr *lines
-	stdout *lines
-	addr   string // status server host:port, once known
-	done   chan struct{}
-	err    error // Wait's result, after done
-	ended  time.Time
-}
-
-// startOpts tweak how the agent process starts.
-type startOpts struct {
-	args []string // extra arguments after --config FILE
-	env  []string // extra environment (KEY=value); AWS_GG_* is always cleared
-	cred *syscall.Credential
-	wrap []string // a command that execs the agent: wrap... stirling run ...
-}
+type proc struct{ *agenttest.Agent }
 
 // start runs `stirling run --config cfg` and returns at once.
-func start(t *testing.T, cfg string, o startOpts) *proc {
+func start(t *testing.T, cfg string, o agenttest.Opts) *proc {
 	t.Helper()
-	args := append([]string{stirlingBin, "run", "--config", cfg}, o.args...)
-	args = append(append([]string(nil), o.wrap...), args...)
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = filepath.Dir(cfg)
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_GG_") && !strings.HasPrefix(kv, "SVCUID=") && !strings.HasPrefix(kv, "AWS_IOT_THING_NAME=") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, o.env...)
-	p := &proc{t: t, cmd: cmd, stderr: newLines(), stdout: newLines(), done: make(chan struct{})}
-	cmd.Stderr, cmd.Stdout = p.stderr, p.stdout
-	if o.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.cred}
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", stirlingBin, err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		p.ended = time.Now()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("agent pid %d stderr:\n%s", cmd.Process.Pid, tail(p.stderr.String(), 6000))
-		}
-	})
-	return p
-}
-
-var statusLine = regexp.MustCompile(`status page on http://([^/\s]+)/`)
-
-// waitReady waits for the status server to listen.
-func (p *proc) waitReady(d time.Duration) {
-	p.t.Helper()
-	m := p.stderr.wait(p.t, statusLine, d)
-	p.addr = m[1]
-}
-
-// signal sends sig to the agent.
-func (p *proc) signal(sig syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("signal %v: %v", sig, err)
-	}
-}
-
-// wait waits for the process to exit and returns its exit code (-1 when
-// killed by a signal).
-func (p *proc) wait(d time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(d):
-		p.t.Fatalf("agent still running after %v; stderr:\n%s", d, tail(p.stderr.String(), 4000))
-	}
-	var ee *exec.ExitError
-	switch {
-	case p.err == nil:
-		return 0
-	case errors.As(p.err, &ee):
-		return ee.ExitCode()
-	default:
-		p.t.Fatalf("wait: %v", p.err)
-		return -2
-	}
-}
-
-// kill SIGKILLs the agent and waits for it.
-func (p *proc) kill() {
-	p.t.Helper()
-	p.signal(syscall.SIGKILL)
-	if code := p.wait(5 * time.Second); code != -1 {
-		p.t.Fatalf("after SIGKILL the exit code is %d; want -1 (killed)", code)
-	}
-}
-
-// get fetches a path from the status server.
-func (p *proc) get(path string) (int, string, error) {
-	if p.addr == "" {
-		return 0, "", errors.New("status server address not known yet")
-	}
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + p.addr + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	return &proc{agenttest.Start(t, stirlingBin, cfg, &o)}
 }
 
 // status is the part of /api/status the tests read.
@@ -314,7 +137,7 @@ type status struct {
 
 func (p *proc) status() (status, error) {
 	var s status
-	code, body, err := p.get("/api/status")
+	code, body, err := p.Get("/api/status")
 	if err != nil {
 		return s, err
 	}
@@ -325,46 +148,11 @@ func (p *proc) status() (status, error) {
 	return s, err
 }
 
-// metrics returns /metrics as family name -> sum over its samples, and the
-// raw text.
-func (p *proc) metrics() (map[string]float64, string, error) {
-	code, body, err := p.get("/metrics")
-	if err != nil {
-		return nil, "", err
-	}
-	if code != http.StatusOK {
-		return nil, body, fmt.Errorf("/metrics: HTTP %d", code)
-	}
-	return parseMetrics(body), body, nil
-}
-
-// parseMetrics sums the samples of each family in a Prometheus text page.
-// Samples with labels are also stored under their full name{labels}.
-func parseMetrics(body string) map[string]float64 {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		series := line[:i]
-		name := series
-		if j := strings.IndexByte(series, '{'); j >= 0 {
-			name = series[:j]
-			out[series] = v
-		}
-		out[name] += v
-	}
-	return out
+// metrics returns /metrics as series -> value, where every family name
+// also holds the sum over its samples, and the raw text.
+func (p *proc) metrics() (promtest.Series, string, error) {
+	m, raw, err := p.Metrics(context.Background())
+	return m.WithSums(), raw, err
 }
 
 // poll calls f every 50 ms until it returns true, or fails after d with

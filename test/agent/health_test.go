@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
 )
 
 // healthDoc is the JSON body of /livez and /healthz.
@@ -30,7 +33,7 @@ type healthDoc struct {
 // when the body is not JSON, as before the endpoints had one).
 func (p *proc) health(path string) (int, healthDoc, string, error) {
 	var d healthDoc
-	code, body, err := p.get(path)
+	code, body, err := p.Get(path)
 	if err != nil {
 		return 0, d, "", err
 	}
@@ -43,21 +46,14 @@ func (p *proc) health(path string) (int, healthDoc, string, error) {
 // test that cannot mount is skipped.
 func mountTmpfs(t *testing.T, dir string, size int64) {
 	t.Helper()
-	need := func(format string, a ...any) {
-		t.Helper()
-		if inCI() {
-			t.Fatalf(format+" (required under CI=true)", a...)
-		}
-		t.Skipf(format, a...)
-	}
 	if os.Geteuid() != 0 {
-		need("mounting a tmpfs needs root")
+		testsrv.RequireInCI(t, "mounting a tmpfs needs root")
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0750", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		need("mount tmpfs on %s: %v: %s", dir, err, out)
+		testsrv.RequireInCI(t, "mount tmpfs on %s: %v: %s", dir, err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
@@ -94,8 +90,8 @@ func TestSpoolDiskFull(t *testing.T) {
 	c := baseConfig(dir, 1000)
 	c.set("spool.segment_bytes", "64KiB")
 	c["publishers"] = []any{undeliverable()} // nothing is delivered, so nothing is reclaimed
-	p := start(t, c.write(t, dir), startOpts{})
-	p.waitReady(15 * time.Second)
+	p := start(t, c.write(t, dir), agenttest.Opts{})
+	p.WaitReady(15 * time.Second)
 
 	poll(t, 20*time.Second, "/healthz 200 while the disk has room", func() (bool, string) {
 		hc, _, hb, err := p.health("/healthz")
@@ -133,7 +129,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	// The disk is full when it first refuses an append: the agent logs
 	// that (with millisecond times on this machine's wall clock). The
 	// file system may still show a few KiB free then, less than a batch.
-	m := regexp.MustCompile(`time=(\S+) level=ERROR msg="spool: append failed`).FindStringSubmatch(p.stderr.String())
+	m := regexp.MustCompile(`time=(\S+) level=ERROR msg="spool: append failed`).FindStringSubmatch(p.Stderr.String())
 	if m == nil {
 		t.Fatalf("the endpoints turned 503 but no failed append was logged (free %d bytes): %s", freeBytes(t, spoolDir), raw)
 	}
@@ -191,8 +187,8 @@ func TestSpoolDiskFull(t *testing.T) {
 		return l > lost1 && o > out1, fmt.Sprintf("lost %v -> %v, readings out %v -> %v", lost1, l, out1, o)
 	})
 	select {
-	case <-p.done:
-		t.Fatalf("the agent exited on a full disk: %v", p.err)
+	case <-p.Done():
+		t.Fatalf("the agent exited on a full disk: %v", p.Err())
 	default:
 	}
 	var st struct {
@@ -200,7 +196,7 @@ func TestSpoolDiskFull(t *testing.T) {
 			LostReadings uint64 `json:"lost_readings"`
 		} `json:"spool"`
 	}
-	if _, body, err := p.get("/api/status"); err != nil || json.Unmarshal([]byte(body), &st) != nil || st.Spool.LostReadings == 0 {
+	if _, body, err := p.Get("/api/status"); err != nil || json.Unmarshal([]byte(body), &st) != nil || st.Spool.LostReadings == 0 {
 		t.Errorf("/api/status spool.lost_readings = %d (err %v); want > 0 for the page", st.Spool.LostReadings, err)
 	}
 
@@ -225,8 +221,8 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Errorf("healthy again but nothing appended since the space returned")
 	}
 	t.Logf("space returned -> 200 after %d ms; %v readings lost to the full disk and counted", recovered.Milliseconds(), lostTotal)
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM; want 0", code)
 	}
 }
@@ -239,22 +235,22 @@ func TestHTTPListenEmptyIsOff(t *testing.T) {
 	dir := t.TempDir()
 	c := baseConfig(dir, 50)
 	c.set("http.listen", "")
-	p := start(t, c.write(t, dir), startOpts{})
-	p.stderr.wait(t, regexp.MustCompile(`msg="agent running"`), 15*time.Second)
+	p := start(t, c.write(t, dir), agenttest.Opts{})
+	p.Stderr.Wait(t, regexp.MustCompile(`msg="agent running"`), 15*time.Second)
 	// The server would listen before "agent running"; look a few times in
 	// case the process is slow.
 	for range 5 {
-		if ls := listeningSockets(t, p.cmd.Process.Pid); len(ls) > 0 {
+		if ls := listeningSockets(t, p.Cmd.Process.Pid); len(ls) > 0 {
 			t.Fatalf("http.listen \"\": the agent listens on %v; want no listener", ls)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if statusLine.MatchString(p.stderr.String()) {
-		t.Errorf("http.listen \"\": the agent announced a status page:\n%s", tail(p.stderr.String(), 2000))
+	if agenttest.StatusLine.MatchString(p.Stderr.String()) {
+		t.Errorf("http.listen \"\": the agent announced a status page:\n%s", agenttest.Tail(p.Stderr.String(), 2000))
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Errorf("exit code %d after SIGTERM; want 0:\n%s", code, tail(p.stderr.String(), 2000))
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM; want 0:\n%s", code, agenttest.Tail(p.Stderr.String(), 2000))
 	}
 }
 

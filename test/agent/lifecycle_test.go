@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
 )
 
 // TestFatalStartupError: what the agent cannot work around at start exits
@@ -57,11 +60,11 @@ func TestFatalStartupError(t *testing.T) {
 			dir := t.TempDir()
 			c := baseConfig(dir, 10)
 			tc.setup(t, dir, c)
-			p := start(t, c.write(t, dir), startOpts{})
-			if code := p.wait(15 * time.Second); code != 1 {
-				t.Fatalf("exit code %d; want 1\n%s", code, p.stderr.String())
+			p := start(t, c.write(t, dir), agenttest.Opts{})
+			if code := p.Wait(15 * time.Second); code != 1 {
+				t.Fatalf("exit code %d; want 1\n%s", code, p.Stderr.String())
 			}
-			out := p.stderr.String()
+			out := p.Stderr.String()
 			if !strings.Contains(out, tc.want) {
 				t.Errorf("stderr does not mention %q:\n%s", tc.want, out)
 			}
@@ -81,8 +84,8 @@ func TestSIGTERM(t *testing.T) {
 	dir := t.TempDir()
 	c := baseConfig(dir, 50)
 	cfg := c.write(t, dir)
-	p := start(t, cfg, startOpts{})
-	p.waitReady(15 * time.Second)
+	p := start(t, cfg, agenttest.Opts{})
+	p.WaitReady(15 * time.Second)
 	out := filepath.Join(dir, "out.jsonl")
 	poll(t, 20*time.Second, "readings in the file publisher", func() (bool, string) {
 		n := fileSize(out)
@@ -90,9 +93,9 @@ func TestSIGTERM(t *testing.T) {
 	})
 	time.Sleep(500 * time.Millisecond)
 	sent := time.Now()
-	p.signal(syscall.SIGTERM)
-	code := p.wait(10 * time.Second)
-	took := p.ended.Sub(sent)
+	p.Signal(syscall.SIGTERM)
+	code := p.Wait(10 * time.Second)
+	took := p.Ended().Sub(sent)
 	t.Logf("SIGTERM to exit: %v", took.Round(time.Millisecond))
 	if code != 0 {
 		t.Fatalf("exit code %d after SIGTERM; want 0", code)
@@ -100,9 +103,9 @@ func TestSIGTERM(t *testing.T) {
 	if took >= 4*time.Second {
 		t.Errorf("exit took %v after SIGTERM; want < 4s (Greengrass kills after 5 s)", took)
 	}
-	m := regexp.MustCompile(`msg="spool synced".* last_seq=(\d+)`).FindStringSubmatch(p.stderr.String())
+	m := regexp.MustCompile(`msg="spool synced".* last_seq=(\d+)`).FindStringSubmatch(p.Stderr.String())
 	if m == nil {
-		t.Fatalf("no \"spool synced ... last_seq=N\" log line:\n%s", p.stderr.String())
+		t.Fatalf("no \"spool synced ... last_seq=N\" log line:\n%s", p.Stderr.String())
 	}
 	lastSeq, _ := strconv.ParseUint(m[1], 10, 64)
 	if lastSeq == 0 {
@@ -126,8 +129,8 @@ func TestSIGTERM(t *testing.T) {
 	check := filepath.Join(dir, "check.jsonl")
 	c["publishers"] = []any{map[string]any{"type": "file", "name": "check", "path": check, "rotate_bytes": "1GiB"}}
 	c.write(t, dir)
-	p2 := start(t, cfg, startOpts{})
-	p2.waitReady(15 * time.Second)
+	p2 := start(t, cfg, agenttest.Opts{})
+	p2.WaitReady(15 * time.Second)
 	poll(t, 30*time.Second, "the first run's readings in a new publisher", func() (bool, string) {
 		recs, _ := readRecords(t, check)
 		var hi uint64
@@ -136,8 +139,8 @@ func TestSIGTERM(t *testing.T) {
 		}
 		return hi >= lastSeq, "up to seq " + strconv.FormatUint(hi, 10)
 	})
-	p2.signal(syscall.SIGTERM)
-	if code := p2.wait(10 * time.Second); code != 0 {
+	p2.Signal(syscall.SIGTERM)
+	if code := p2.Wait(10 * time.Second); code != 0 {
 		t.Errorf("second run: exit code %d after SIGTERM", code)
 	}
 	recs, _ = readRecords(t, check)
@@ -162,17 +165,17 @@ func TestStopAfter(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	started := time.Now()
-	p := start(t, baseConfig(dir, 50).write(t, dir), startOpts{args: []string{"--stop-after", "30s", "--http", "off"}})
-	if code := p.wait(20 * time.Second); code != 0 {
+	p := start(t, baseConfig(dir, 50).write(t, dir), agenttest.Opts{Args: []string{"--stop-after", "30s", "--http", "off"}})
+	if code := p.Wait(20 * time.Second); code != 0 {
 		t.Fatalf("exit code %d; want 0", code)
 	}
 	took := time.Since(started)
 	t.Logf("30s of sensor time at 50x in %v", took.Round(time.Millisecond))
-	out := p.stderr.String()
+	out := p.Stderr.String()
 	if !strings.Contains(out, "stopping: --stop-after reached") {
 		t.Errorf("no \"stopping: --stop-after reached\" line:\n%s", out)
 	}
-	if statusLine.MatchString(out) {
+	if agenttest.StatusLine.MatchString(out) {
 		t.Errorf("--http off still served the status page")
 	}
 	if took < 500*time.Millisecond {
@@ -214,12 +217,12 @@ func TestNoGreengrassSocket(t *testing.T) {
 					map[string]any{"type": "file", "path": filepath.Join(dir, "out.jsonl")},
 				}
 			}
-			p := start(t, c.write(t, dir), startOpts{env: tc.env})
-			p.stderr.wait(t, regexp.MustCompile(regexp.QuoteMeta(tc.want)), 10*time.Second)
+			p := start(t, c.write(t, dir), agenttest.Opts{Env: tc.env})
+			p.Stderr.Wait(t, regexp.MustCompile(regexp.QuoteMeta(tc.want)), 10*time.Second)
 			if tc.gg && tc.env == nil {
-				p.stderr.wait(t, regexp.MustCompile(`level=ERROR[^\n]*greengrass publisher cannot deliver: not running under Greengrass`), 10*time.Second)
+				p.Stderr.Wait(t, regexp.MustCompile(`level=ERROR[^\n]*greengrass publisher cannot deliver: not running under Greengrass`), 10*time.Second)
 			}
-			p.waitReady(10 * time.Second)
+			p.WaitReady(10 * time.Second)
 			if tc.gg {
 				// The publisher stays configured and says why it delivers nothing.
 				poll(t, 30*time.Second, "greengrass publisher failing", func() (bool, string) {
@@ -240,11 +243,11 @@ func TestNoGreengrassSocket(t *testing.T) {
 				recs, _ := readRecords(t, out)
 				return len(recs) > 0, strconv.Itoa(len(recs)) + " readings"
 			})
-			p.signal(syscall.SIGTERM)
-			if code := p.wait(10 * time.Second); code != 0 {
+			p.Signal(syscall.SIGTERM)
+			if code := p.Wait(10 * time.Second); code != 0 {
 				t.Errorf("exit code %d after SIGTERM; want 0", code)
 			}
-			if !tc.gg && strings.Contains(p.stderr.String(), "greengrass publisher cannot deliver") {
+			if !tc.gg && strings.Contains(p.Stderr.String(), "greengrass publisher cannot deliver") {
 				t.Errorf("greengrass publisher reported although none is configured")
 			}
 		})
@@ -260,10 +263,7 @@ func TestNoGreengrassSocket(t *testing.T) {
 func TestPermissionDenied(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
-		if inCI() {
-			t.Fatal("this test runs the agent as user nobody and needs root (CI=true: not skipping)")
-		}
-		t.Skip("needs root to run the agent as user nobody")
+		testsrv.RequireInCI(t, "needs root to run the agent as user nobody")
 	}
 	for _, tool := range []string{"unshare", "setpriv", "mount", "mknod"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -311,15 +311,15 @@ func TestPermissionDenied(t *testing.T) {
 		"chgrp " + gpioGroup + " /dev/gpiochip0",
 		`exec setpriv --reuid=nobody --regid=` + nobody.Gid + ` --clear-groups "$@"`,
 	}, "\n")
-	p := start(t, cfg, startOpts{wrap: []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"}})
-	code := p.wait(15 * time.Second)
-	if errs := p.stderr.String(); !strings.Contains(errs, "level=") && (strings.Contains(errs, "unshare:") || strings.Contains(errs, "mount:") || strings.Contains(errs, "mknod:")) {
+	p := start(t, cfg, agenttest.Opts{Wrap: []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"}})
+	code := p.Wait(15 * time.Second)
+	if errs := p.Stderr.String(); !strings.Contains(errs, "level=") && (strings.Contains(errs, "unshare:") || strings.Contains(errs, "mount:") || strings.Contains(errs, "mknod:")) {
 		t.Fatalf("cannot set up the private /dev (the test needs root with CAP_SYS_ADMIN for unshare --mount): %s", errs)
 	}
 	if code != 1 {
-		t.Fatalf("exit code %d; want 1\n%s", code, p.stderr.String())
+		t.Fatalf("exit code %d; want 1\n%s", code, p.Stderr.String())
 	}
-	out := p.stderr.String()
+	out := p.Stderr.String()
 	for _, want := range []string{
 		"/dev/i2c-1: permission denied",
 		`user "nobody" is not in group "` + i2cGroup + `"`,

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/ipctest"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
+	"github.com/stirling-iot/stirling/internal/testsrv/ipctest"
 )
 
 // TestGreengrassLateNucleus: the nucleus's IPC socket is not there when the
@@ -30,11 +31,11 @@ func TestGreengrassLateNucleus(t *testing.T) {
 		map[string]any{"type": "greengrass", "topic": "dt/stirling/{thing}/telemetry"},
 		map[string]any{"type": "file", "path": filepath.Join(dir, "out.jsonl")},
 	}
-	p := start(t, c.write(t, dir), startOpts{env: []string{
+	p := start(t, c.write(t, dir), agenttest.Opts{Env: []string{
 		"AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT=" + nucleus.Path,
 		"SVCUID=" + token,
 	}})
-	p.waitReady(15 * time.Second)
+	p.WaitReady(15 * time.Second)
 	poll(t, 30*time.Second, "greengrass publisher failing on /api/status", func() (bool, string) {
 		st, err := p.status()
 		if err != nil {
@@ -86,8 +87,8 @@ func TestGreengrassLateNucleus(t *testing.T) {
 		}
 		return false, "no greengrass publisher"
 	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM; want 0", code)
 	}
 	if v := nucleus.Violations(); len(v) > 0 {

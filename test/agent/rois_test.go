@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
 )
 
 // TestROIReload: the running agent picks up a rewritten ROI file (what
@@ -29,8 +31,8 @@ func TestROIReload(t *testing.T) {
 		}
 	}
 	write("hot_cylinder:  {x: 4,  y: 6,  w: 8, h: 8}\ncold_cylinder: {x: 20, y: 6,  w: 8, h: 8}\nflame:         {x: 5,  y: 16, w: 6, h: 6}\n")
-	p := start(t, baseConfig(dir, 20).write(t, dir), startOpts{})
-	p.waitReady(15 * time.Second)
+	p := start(t, baseConfig(dir, 20).write(t, dir), agenttest.Opts{})
+	p.WaitReady(15 * time.Second)
 	waitPixels := func(want float64) {
 		t.Helper()
 		poll(t, 20*time.Second, fmt.Sprintf("hot_cylinder_pixels = %v", want), func() (bool, string) {
@@ -50,12 +52,12 @@ func TestROIReload(t *testing.T) {
 
 	// A smaller hot cylinder: 6x5 = 30 pixels.
 	write("hot_cylinder:  {x: 5,  y: 7,  w: 6, h: 5}\ncold_cylinder: {x: 20, y: 6,  w: 8, h: 8}\nflame:         {x: 5,  y: 16, w: 6, h: 6}\n")
-	p.stderr.wait(t, regexp.MustCompile(`msg="ROI file reloaded"[^\n]*hot_cylinder=`), 15*time.Second)
+	p.Stderr.Wait(t, regexp.MustCompile(`msg="ROI file reloaded"[^\n]*hot_cylinder=`), 15*time.Second)
 	waitPixels(30)
 
 	// Overlapping cylinders are refused; the 30-pixel region stays.
 	write("hot_cylinder:  {x: 4,  y: 6,  w: 20, h: 8}\ncold_cylinder: {x: 20, y: 6,  w: 8, h: 8}\nflame:         {x: 5,  y: 16, w: 6, h: 6}\n")
-	p.stderr.wait(t, regexp.MustCompile(`level=ERROR msg="ROI file rejected: keeping the current regions"[^\n]*`), 15*time.Second)
+	p.Stderr.Wait(t, regexp.MustCompile(`level=ERROR msg="ROI file rejected: keeping the current regions"[^\n]*`), 15*time.Second)
 	m, _, err := p.metrics()
 	if err != nil {
 		t.Fatal(err)
@@ -67,8 +69,8 @@ func TestROIReload(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a few more windows at 20x
 	waitPixels(30)
 
-	p.signal(syscall.SIGINT)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGINT)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGINT; want 0", code)
 	}
 }

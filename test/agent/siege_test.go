@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
 )
 
 // Siege sizes: the agent's status server caps connections at 64 and event
@@ -37,15 +40,12 @@ func TestStatusSiege(t *testing.T) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 3*siegeIdle {
 		msg := fmt.Sprintf("RLIMIT_NOFILE %d (%v); the siege needs %d descriptors", lim.Cur, err, 3*siegeIdle)
-		if inCI() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testsrv.RequireInCI(t, "%s", msg)
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
-	p := start(t, baseConfig(dir, 20).write(t, dir), startOpts{})
-	p.waitReady(15 * time.Second)
+	p := start(t, baseConfig(dir, 20).write(t, dir), agenttest.Opts{})
+	p.WaitReady(15 * time.Second)
 	poll(t, 30*time.Second, "readings in the file publisher", func() (bool, string) {
 		s := progress(t, out, dir)
 		return s.readings > 50, fmt.Sprintf("%d readings", s.readings)
@@ -67,7 +67,7 @@ func TestStatusSiege(t *testing.T) {
 	admitted := make(chan struct{}, siegeStreams)
 	for range siegeStreams {
 		swg.Go(func() {
-			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+p.addr+"/events", nil)
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+p.Addr+"/events", nil)
 			resp, err := (&http.Transport{DisableKeepAlives: true}).RoundTrip(req)
 			if err != nil {
 				streamErr.Add(1)
@@ -113,7 +113,7 @@ func TestStatusSiege(t *testing.T) {
 	for range siegeIdle {
 		cwg.Go(func() {
 			for time.Now().Before(siegeEnd) && ctx.Err() == nil {
-				c, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+				c, err := net.DialTimeout("tcp", p.Addr, 5*time.Second)
 				if err != nil {
 					dialErr.Add(1)
 					time.Sleep(time.Second)
@@ -179,11 +179,11 @@ func TestStatusSiege(t *testing.T) {
 	if got := m[`stirling_http_refused_total{reason="connections"}`]; got < float64(refusedFast.Load()+refusedSlow.Load()) {
 		t.Errorf(`stirling_http_refused_total{reason="connections"} = %v; want at least %d`, got, refusedFast.Load()+refusedSlow.Load())
 	}
-	if code, body, err := p.get("/healthz"); err != nil || code != http.StatusOK {
+	if code, body, err := p.Get("/healthz"); err != nil || code != http.StatusOK {
 		t.Errorf("/healthz after the siege: %d %q %v", code, body, err)
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM", code)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
 )
 
 // undeliverable is a file publisher that can never write: /dev/full
@@ -58,8 +60,8 @@ func TestCrashLoop(t *testing.T) {
 		killed []time.Time // when each SIGKILL was sent
 	)
 	for i := 0; i < kills; i++ {
-		p := start(t, cfg, startOpts{})
-		p.waitReady(15 * time.Second)
+		p := start(t, cfg, agenttest.Opts{})
+		p.WaitReady(15 * time.Second)
 		before := fileSize(out)
 		poll(t, 20*time.Second, "new readings after a restart", func() (bool, string) {
 			n := fileSize(out)
@@ -71,7 +73,7 @@ func TestCrashLoop(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		killed = append(killed, time.Now())
-		p.kill()
+		p.Kill()
 		cuts = append(cuts, fileSize(out))
 		grew = append(grew, growth{time.Now(), cuts[len(cuts)-1]})
 	}
@@ -216,8 +218,8 @@ func drainAndStop(t *testing.T, cfg, out string, want uint64) uint64 {
 	t.Helper()
 	// Slow enough that the file publisher (an fsync per batch) outruns
 	// the pipeline and its lag reaches 0.
-	p := start(t, cfg, startOpts{args: []string{"--speedup", "5"}})
-	p.waitReady(15 * time.Second)
+	p := start(t, cfg, agenttest.Opts{Args: []string{"--speedup", "5"}})
+	p.WaitReady(15 * time.Second)
 	poll(t, 30*time.Second, "the file publisher caught up", func() (bool, string) {
 		recs, _ := readRecords(t, out)
 		var hi uint64
@@ -235,11 +237,11 @@ func drainAndStop(t *testing.T, cfg, out string, want uint64) uint64 {
 		}
 		return false, fmt.Sprintf("file up to seq %d (want > %d); %+v", hi, want, st.Publishers)
 	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM", code)
 	}
-	m := regexp.MustCompile(`msg="spool synced".* last_seq=(\d+)`).FindStringSubmatch(p.stderr.String())
+	m := regexp.MustCompile(`msg="spool synced".* last_seq=(\d+)`).FindStringSubmatch(p.Stderr.String())
 	if m == nil {
 		t.Fatalf("no \"spool synced ... last_seq=N\" line")
 	}
@@ -270,8 +272,8 @@ func TestSpoolFull(t *testing.T) {
 	c.set("spool.max_bytes", "1MiB")
 	c.set("spool.segment_bytes", "64KiB")
 	c["publishers"] = []any{undeliverable()}
-	p := start(t, c.write(t, dir), startOpts{})
-	p.waitReady(15 * time.Second)
+	p := start(t, c.write(t, dir), agenttest.Opts{})
+	p.WaitReady(15 * time.Second)
 
 	var dropped float64
 	poll(t, 60*time.Second, `stirling_spool_dropped_records_total{reason="full"} > 0`, func() (bool, string) {
@@ -282,7 +284,7 @@ func TestSpoolFull(t *testing.T) {
 		dropped = m[`stirling_spool_dropped_records_total{reason="full"}`]
 		return dropped > 0, fmt.Sprintf("dropped %v, disk %v bytes", dropped, m["stirling_spool_depth_bytes"])
 	})
-	p.stderr.wait(t, regexp.MustCompile(`level=WARN[^\n]*dropped oldest segment[^\n]*reason=full`), 5*time.Second)
+	p.Stderr.Wait(t, regexp.MustCompile(`level=WARN[^\n]*dropped oldest segment[^\n]*reason=full`), 5*time.Second)
 
 	// Still running, still spooling, healthy, and the spool stays bounded.
 	m1, _, err := p.metrics()
@@ -297,7 +299,7 @@ func TestSpoolFull(t *testing.T) {
 		a1, a2 := m1["stirling_spool_appended_records_total"], m2["stirling_spool_appended_records_total"]
 		return a2 > a1, fmt.Sprintf("appended %v -> %v", a1, a2)
 	})
-	code, body, err := p.get("/healthz")
+	code, body, err := p.Get("/healthz")
 	if err != nil || code != 200 {
 		t.Errorf("/healthz: %d %q %v; want 200", code, body, err)
 	}
@@ -316,8 +318,8 @@ func TestSpoolFull(t *testing.T) {
 		t.Errorf("/api/status spool.dropped_records = 0 after a drop")
 	}
 	t.Logf("dropped %v records; spool %v bytes on disk", m2[`stirling_spool_dropped_records_total{reason="full"}`], m2["stirling_spool_depth_bytes"])
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM; want 0", code)
 	}
 }
@@ -333,8 +335,8 @@ func TestCorruptSegment(t *testing.T) {
 	cfg := c.write(t, dir)
 
 	// Run 1 spools without delivering.
-	p := start(t, cfg, startOpts{})
-	p.waitReady(15 * time.Second)
+	p := start(t, cfg, agenttest.Opts{})
+	p.WaitReady(15 * time.Second)
 	poll(t, 30*time.Second, "enough records in the spool", func() (bool, string) {
 		m, _, err := p.metrics()
 		if err != nil {
@@ -343,11 +345,11 @@ func TestCorruptSegment(t *testing.T) {
 		n := m["stirling_spool_appended_records_total"]
 		return n >= 40, fmt.Sprintf("%v records", n)
 	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Fatalf("run 1: exit code %d after SIGTERM", code)
 	}
-	m := regexp.MustCompile(`msg="spool synced".* last_seq=(\d+)`).FindStringSubmatch(p.stderr.String())
+	m := regexp.MustCompile(`msg="spool synced".* last_seq=(\d+)`).FindStringSubmatch(p.Stderr.String())
 	if m == nil {
 		t.Fatal("no \"spool synced ... last_seq=N\" line")
 	}
@@ -379,8 +381,8 @@ func TestCorruptSegment(t *testing.T) {
 	out := filepath.Join(dir, "out.jsonl")
 	c["publishers"] = []any{map[string]any{"type": "file", "path": out, "rotate_bytes": "1GiB"}}
 	c.write(t, dir)
-	p2 := start(t, cfg, startOpts{})
-	p2.waitReady(15 * time.Second)
+	p2 := start(t, cfg, agenttest.Opts{})
+	p2.WaitReady(15 * time.Second)
 	poll(t, 30*time.Second, "readings after the corrupt record delivered", func() (bool, string) {
 		recs, _ := readRecords(t, out)
 		var hi uint64
@@ -405,12 +407,12 @@ func TestCorruptSegment(t *testing.T) {
 	if st.Spool.CorruptSkipped == 0 {
 		t.Errorf("/api/status spool.corrupt_skipped = 0")
 	}
-	logs := p2.stderr.String()
+	logs := p2.Stderr.String()
 	if !regexp.MustCompile(`(?i)level=(WARN|ERROR)[^\n]*corrupt`).MatchString(logs) {
 		t.Errorf("no warning about the corrupt record in the log")
 	}
-	p2.signal(syscall.SIGTERM)
-	if code := p2.wait(10 * time.Second); code != 0 {
+	p2.Signal(syscall.SIGTERM)
+	if code := p2.Wait(10 * time.Second); code != 0 {
 		t.Errorf("run 2: exit code %d after SIGTERM", code)
 	}
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
 )
 
 // TestStatusEndpoints: the endpoints operators and Prometheus scrape, from
@@ -20,8 +22,8 @@ import (
 func TestStatusEndpoints(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	p := start(t, baseConfig(dir, 20).write(t, dir), startOpts{})
-	p.waitReady(15 * time.Second)
+	p := start(t, baseConfig(dir, 20).write(t, dir), agenttest.Opts{})
+	p.WaitReady(15 * time.Second)
 	poll(t, 20*time.Second, "readings on /api/status", func() (bool, string) {
 		st, err := p.status()
 		if err != nil {
@@ -30,7 +32,7 @@ func TestStatusEndpoints(t *testing.T) {
 		return len(st.Readings) > 0 && len(st.Publishers) > 0, fmt.Sprintf("%d readings", len(st.Readings))
 	})
 
-	code, body, err := p.get("/metrics")
+	code, body, err := p.Get("/metrics")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("/metrics: %d %v", code, err)
 	}
@@ -88,10 +90,10 @@ func TestStatusEndpoints(t *testing.T) {
 		}
 	}
 
-	if code, body, err := p.get("/healthz"); err != nil || code != http.StatusOK {
+	if code, body, err := p.Get("/healthz"); err != nil || code != http.StatusOK {
 		t.Errorf("/healthz: %d %q %v; want 200", code, body, err)
 	}
-	code, body, err = p.get("/api/frame")
+	code, body, err = p.Get("/api/frame")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("/api/frame: %d %v", code, err)
 	}
@@ -105,8 +107,8 @@ func TestStatusEndpoints(t *testing.T) {
 	if fr.Width != 32 || fr.Height != 24 || len(fr.To) != 32*24 {
 		t.Errorf("/api/frame: %dx%d with %d values; want 32x24 with 768", fr.Width, fr.Height, len(fr.To))
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(10 * time.Second); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM", code)
 	}
 }

@@ -1,13 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/agenttest"
-	"github.com/stirling-iot/stirling/internal/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
+	"github.com/stirling-iot/stirling/internal/testsrv/mosquittotest"
 )
 
 // envSpeedup overrides the simulator speedup of BenchmarkCPUPerSimHour.
@@ -163,17 +160,9 @@ publishers:
 		b.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", mosquittotest.FreePort(b))
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "run", "--config", cfgFile, "--http", addr, "--stop-after", stop.String())
-	cmd.Dir = dir
-	cmd.Stderr = &stderr
 	b.StartTimer()
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start agent: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	a := agenttest.Start(b, bin, cfgFile, &agenttest.Opts{Args: []string{"--http", addr, "--stop-after", stop.String()}, Addr: addr})
+	start := a.Started
 
 	var mu sync.Mutex
 	var scrape map[string]float64
@@ -182,8 +171,8 @@ publishers:
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			if m, err := scrapeMetrics(ctx, "http://"+addr+"/metrics"); err == nil {
-				cpu, cerr := procCPU(cmd.Process.Pid)
+			if m, _, err := a.Metrics(ctx); err == nil {
+				cpu, cerr := procCPU(a.Cmd.Process.Pid)
 				mu.Lock()
 				scrape = m
 				if eng := m["stirling_sim_engine_seconds"]; cerr == nil && eng >= steadyFrom {
@@ -200,28 +189,28 @@ publishers:
 			}
 		}
 	})
-	var err error
 	select {
-	case err = <-exited:
+	case <-a.Done():
 	case <-time.After(10 * time.Minute):
-		_ = cmd.Process.Kill()
-		err = <-exited
+		_ = a.Cmd.Process.Kill()
+		<-a.Done()
 		b.Errorf("agent still running after 10 min")
 	}
+	err := a.Err()
 	wall := time.Since(start)
 	b.StopTimer()
 	cancel()
 	wg.Wait()
 	if err != nil {
-		b.Fatalf("stirling run: %v\n%s", err, stderr.String())
+		b.Fatalf("stirling run: %v\n%s", err, a.Stderr.String())
 	}
-	ps := cmd.ProcessState
+	ps := a.Cmd.ProcessState
 	r := agentRun{CPU: ps.UserTime() + ps.SystemTime(), Wall: wall, Scrape: scrape}
 	if lastS.eng > first.eng {
 		r.SteadyCPUPerSimSecond = (lastS.cpu - first.cpu).Seconds() / (lastS.eng - first.eng)
 	}
 	if scrape == nil {
-		b.Fatalf("no /metrics scrape succeeded\n%s", stderr.String())
+		b.Fatalf("no /metrics scrape succeeded\n%s", a.Stderr.String())
 	}
 	read, made := scrape["stirling_camera_subpages_total"], scrape["stirling_sim_camera_subpages_total"]
 	share := read / made
@@ -235,40 +224,6 @@ publishers:
 	}
 	b.StartTimer()
 	return r
-}
-
-// scrapeMetrics reads a Prometheus text page into series -> value.
-func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("bench: scrape: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("bench: scrape: %w", err)
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			m[line[:i]] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("bench: scrape: %w", err)
-	}
-	return m, nil
 }
 
 // cpuAt is a process's CPU time at some engine time.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/stirling-iot/stirling/internal/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/mosquittotest"
 )
 
 // seqSub is a QoS 1 subscriber that keeps, instead of the messages, one bit

@@ -1,25 +1,17 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/agenttest"
-	"github.com/stirling-iot/stirling/internal/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
+	"github.com/stirling-iot/stirling/internal/testsrv/mosquittotest"
 )
 
 var (
@@ -139,156 +131,10 @@ http:
 	return path
 }
 
-// agent is one running `stirling run` process.
-type agent struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	http    string
-	started time.Time
-	exited  chan struct{}
-	waitErr error
-
-	mu  sync.Mutex
-	log bytes.Buffer
-}
-
-func startAgent(t *testing.T, config, httpAddr string) *agent {
+// startAgent runs the agent with its status server on httpAddr.
+func startAgent(t *testing.T, config, httpAddr string) *agenttest.Agent {
 	t.Helper()
-	a := &agent{t: t, http: httpAddr, exited: make(chan struct{})}
-	a.cmd = exec.Command(agentBin, "run", "--config", config)
-	a.cmd.Dir = filepath.Dir(config)
-	pr, pw := io.Pipe()
-	a.cmd.Stdout, a.cmd.Stderr = pw, pw
-	if err := a.cmd.Start(); err != nil {
-		t.Fatalf("start agent: %v", err)
-	}
-	a.started = time.Now()
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			a.mu.Lock()
-			a.log.Write(sc.Bytes())
-			a.log.WriteByte('\n')
-			a.mu.Unlock()
-		}
-	}()
-	go func() {
-		a.waitErr = a.cmd.Wait()
-		pw.Close()
-		close(a.exited)
-	}()
-	t.Cleanup(func() {
-		a.kill()
-		if t.Failed() {
-			t.Logf("agent output (last 4 KB):\n%s", a.tail(4096))
-		}
-	})
-	return a
-}
-
-func (a *agent) tail(n int) string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	b := a.log.Bytes()
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
-
-func (a *agent) running() bool {
-	select {
-	case <-a.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (a *agent) stop() error {
-	if !a.running() {
-		return a.waitErr
-	}
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.exited:
-		return a.waitErr
-	case <-time.After(15 * time.Second):
-		a.kill()
-		return errors.New("agent did not exit within 15 s of SIGTERM")
-	}
-}
-
-// kill sends SIGKILL and waits for the process to go.
-func (a *agent) kill() {
-	if a.running() {
-		_ = a.cmd.Process.Kill()
-		<-a.exited
-	}
-}
-
-// metrics reads /metrics into name{labels} -> value.
-func (a *agent) metrics(ctx context.Context) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.http+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("/metrics: %s", resp.Status)
-	}
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		m[line[:i]] = v
-	}
-	return m, sc.Err()
-}
-
-// waitMetrics polls /metrics until cond holds or timeout.
-func (a *agent) waitMetrics(timeout time.Duration, cond func(map[string]float64) bool) (map[string]float64, error) {
-	deadline := time.Now().Add(timeout)
-	var last map[string]float64
-	var lastErr error
-	for time.Now().Before(deadline) {
-		if !a.running() {
-			return last, fmt.Errorf("agent exited: %v", a.waitErr)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		m, err := a.metrics(ctx)
-		cancel()
-		if err == nil {
-			last = m
-			if cond(m) {
-				return m, nil
-			}
-		} else {
-			lastErr = err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if last == nil {
-		return nil, fmt.Errorf("/metrics never answered: %v", lastErr)
-	}
-	return last, fmt.Errorf("condition not met after %v", timeout)
+	return agenttest.Start(t, agentBin, config, &agenttest.Opts{Addr: httpAddr})
 }
 
 // dropCounters returns every metric that counts dropped or lost data and is

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/mosquittotest"
 )
 
 // rec is one reading as a subscriber saw it.

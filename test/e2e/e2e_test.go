@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/agenttest"
+	"github.com/stirling-iot/stirling/internal/testsrv/mosquittotest"
+	"github.com/stirling-iot/stirling/internal/testsrv/promtest"
 )
 
 const (
@@ -56,7 +58,7 @@ func (s *stream) simSpan() time.Duration {
 	return time.Duration(s.maxTS-s.minTS) * time.Millisecond
 }
 
-func (s *stream) waitUntil(t *testing.T, a *agent, timeout time.Duration, what string, cond func(*stream) bool) {
+func (s *stream) waitUntil(t *testing.T, a *agenttest.Agent, timeout time.Duration, what string, cond func(*stream) bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -64,8 +66,8 @@ func (s *stream) waitUntil(t *testing.T, a *agent, timeout time.Duration, what s
 		if cond(s) {
 			return
 		}
-		if !a.running() {
-			t.Fatalf("agent exited while waiting for %s: %v", what, a.waitErr)
+		if !a.Running() {
+			t.Fatalf("agent exited while waiting for %s: %v", what, a.Err())
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no %s after %v: %d messages, %v of sensor time", what, timeout, s.n, s.simSpan())
@@ -96,11 +98,11 @@ func TestEndToEnd(t *testing.T) {
 	st.waitUntil(t, a, realFor(5*time.Minute, speed)+30*time.Second, "five simulated minutes", func(s *stream) bool {
 		return s.simSpan() >= 5*time.Minute
 	})
-	m, err := a.waitMetrics(30*time.Second, func(m map[string]float64) bool { v, ok := m[lagKey]; return ok && v == 0 })
+	m, err := a.WaitMetrics(30*time.Second, func(m promtest.Series) bool { v, ok := m[lagKey]; return ok && v == 0 })
 	if err != nil {
 		t.Fatalf("backlog not drained: %v (lag %v)", err, m[lagKey])
 	}
-	if err := a.stop(); err != nil {
+	if err := a.Stop(15 * time.Second); err != nil {
 		t.Errorf("agent exit after SIGTERM: %v", err)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -158,7 +160,7 @@ func runOutage(t *testing.T, kill bool) {
 	cfg := writeConfig(t, dir, agentConfig{Thing: thing, Speedup: speed, Layout: "batch", Endpoint: px.Addr, Topic: topic,
 		Broker: b, HTTP: httpAddr, SpoolDir: filepath.Join(dir, "spool"), BatchLatency: latency})
 	a := startAgent(t, cfg, httpAddr)
-	start := a.started
+	start := a.Started
 	st := newStream(sub, "batch", thing)
 
 	// Twenty simulated minutes of normal operation.
@@ -173,12 +175,12 @@ func runOutage(t *testing.T, kill bool) {
 	var restartToSpool time.Duration
 	if kill {
 		time.Sleep(outage / 2)
-		a.kill()
+		a.Kill()
 		restartAt := time.Now()
 		a = startAgent(t, cfg, httpAddr)
 		// No broker is reachable: the new process must still collect
 		// and spool from its first second.
-		if _, err := a.waitMetrics(5*time.Second, func(m map[string]float64) bool {
+		if _, err := a.WaitMetrics(5*time.Second, func(m promtest.Series) bool {
 			return m["stirling_last_spooled_timestamp_seconds"] > 0
 		}); err != nil {
 			t.Fatalf("restarted agent spooled nothing without a broker: %v", err)
@@ -192,7 +194,7 @@ func runOutage(t *testing.T, kill bool) {
 		var trace []string
 		for i := 0; i < 8; i++ {
 			time.Sleep(250 * time.Millisecond)
-			if m, err := a.waitMetrics(time.Second, func(map[string]float64) bool { return true }); err == nil {
+			if m, err := a.WaitMetrics(time.Second, func(promtest.Series) bool { return true }); err == nil {
 				trace = append(trace, fmt.Sprintf("%v:%v", time.Since(restartAt).Round(10*time.Millisecond), dropCounters(m)))
 			}
 		}
@@ -211,13 +213,13 @@ func runOutage(t *testing.T, kill bool) {
 	// Reconnect: until the agent reports the MQTT link up (polled every
 	// 20 ms, so this is an upper bound).
 	var reconnect time.Duration = -1
-	if _, err := a.waitMetrics(10*time.Second, func(m map[string]float64) bool { return m[connectedKey] == 1 }); err == nil {
+	if _, err := a.WaitMetrics(10*time.Second, func(m promtest.Series) bool { return m[connectedKey] == 1 }); err == nil {
 		reconnect = time.Since(upAt)
 	} else {
 		t.Errorf("agent did not report %s: %v", connectedKey, err)
 	}
 	// Drain: from the broker accepting again until the publisher's lag is 0.
-	m, err := a.waitMetrics(60*time.Second, func(m map[string]float64) bool { v, ok := m[lagKey]; return ok && v == 0 })
+	m, err := a.WaitMetrics(60*time.Second, func(m promtest.Series) bool { v, ok := m[lagKey]; return ok && v == 0 })
 	if err != nil {
 		t.Fatalf("backlog not drained: %v (lag %v)", err, m[lagKey])
 	}
@@ -225,11 +227,11 @@ func runOutage(t *testing.T, kill bool) {
 
 	// Run out the simulated hour, then let the spool empty and stop.
 	time.Sleep(time.Until(start.Add(realFor(time.Hour, speed))))
-	m, err = a.waitMetrics(60*time.Second, func(m map[string]float64) bool { v, ok := m[lagKey]; return ok && v == 0 })
+	m, err = a.WaitMetrics(60*time.Second, func(m promtest.Series) bool { v, ok := m[lagKey]; return ok && v == 0 })
 	if err != nil {
 		t.Fatalf("backlog not drained at the end: %v (lag %v)", err, m[lagKey])
 	}
-	if err := a.stop(); err != nil {
+	if err := a.Stop(15 * time.Second); err != nil {
 		t.Errorf("agent exit after SIGTERM: %v", err)
 	}
 	time.Sleep(200 * time.Millisecond)

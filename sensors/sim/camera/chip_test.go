@@ -1,7 +1,6 @@
 package camera
 
 import (
-	"context"
 	"errors"
 	"math"
 	"sync"
@@ -9,46 +8,18 @@ import (
 	"time"
 
 	"github.com/stirling-iot/stirling/internal/clock"
+	"github.com/stirling-iot/stirling/internal/clock/clocktest"
 	"github.com/stirling-iot/stirling/sensors"
 )
 
-// stepClock is a virtual clock that moves only when told to (or when
+// newStepClock is a virtual clock that moves only when told to (or when
 // something sleeps on it).
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newStepClock() *stepClock {
-	return &stepClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (s *stepClock) Now() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.t
-}
-
-func (s *stepClock) Add(d time.Duration) {
-	s.mu.Lock()
-	s.t = s.t.Add(d)
-	s.mu.Unlock()
-}
-
-func (s *stepClock) Sleep(ctx context.Context, d time.Duration) error {
-	s.Add(d)
-	return ctx.Err()
-}
-
-func (s *stepClock) After(d time.Duration) <-chan time.Time {
-	s.Add(d)
-	ch := make(chan time.Time, 1)
-	ch <- s.Now()
-	return ch
+func newStepClock() *clocktest.Fake {
+	return clocktest.NewAuto(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // newTestChip is a noise-free chip on a step clock.
-func newTestChip(t *testing.T, edit func(*Opts)) (*Chip, *stepClock) {
+func newTestChip(t *testing.T, edit func(*Opts)) (*Chip, *clocktest.Fake) {
 	t.Helper()
 	clk := newStepClock()
 	o := DefaultOpts()
@@ -162,13 +133,13 @@ func TestRegisterMap(t *testing.T) {
 func TestNewDataFlagAndAlternation(t *testing.T) {
 	c, clk := newTestChip(t, nil)
 	period := 500 * time.Millisecond // power-on 2 Hz
-	clk.Add(period - time.Millisecond)
+	clk.Advance(period - time.Millisecond)
 	if v := readReg(t, c, RegStatus); v&StatusNewData != 0 {
 		t.Fatalf("status %#04x: new data before the first subpage completed", v)
 	}
 	want := 0
 	for i := range 6 {
-		clk.Add(period)
+		clk.Advance(period)
 		v := readReg(t, c, RegStatus)
 		if v&StatusNewData == 0 {
 			t.Fatalf("subpage %d: status %#04x has no new-data flag", i, v)
@@ -191,13 +162,13 @@ func TestNewDataFlagAndAlternation(t *testing.T) {
 func TestOverwrite(t *testing.T) {
 	c, clk := newTestChip(t, nil)
 	period := 500 * time.Millisecond
-	clk.Add(period)
+	clk.Advance(period)
 	if v := readReg(t, c, RegStatus); v != StatusNewData {
 		t.Fatalf("status %#04x, want new data in subpage 0", v)
 	}
 	ram := readWords(t, c, RAMStart, ramWords)
 	// Overwrite disabled (power-on): the next subpages are discarded.
-	clk.Add(3 * period)
+	clk.Advance(3 * period)
 	if v := readReg(t, c, RegStatus); v != StatusNewData {
 		t.Fatalf("status %#04x, want the unread subpage 0 kept", v)
 	}
@@ -212,7 +183,7 @@ func TestOverwrite(t *testing.T) {
 	}
 	// Enable overwrite, keep the flag: the next subpage replaces the data.
 	writeReg(t, c, RegStatus, StatusNewData|StatusOverwrite)
-	clk.Add(period)
+	clk.Advance(period)
 	if v := readReg(t, c, RegStatus); v != StatusOverwrite|StatusNewData {
 		t.Fatalf("status %#04x, want overwrite on, new data, subpage 0 (alternation kept running)", v)
 	}
@@ -220,7 +191,7 @@ func TestOverwrite(t *testing.T) {
 		t.Fatalf("stats %+v: want 1 overwritten", s)
 	}
 	// A long gap: only the newest data is visible, every subpage counted.
-	clk.Add(1001 * period)
+	clk.Advance(1001 * period)
 	if v := readReg(t, c, RegStatus); v != StatusOverwrite|StatusNewData|1 {
 		t.Fatalf("status %#04x after a long gap, want subpage 1", v)
 	}
@@ -259,11 +230,11 @@ func TestControlRegister(t *testing.T) {
 				t.Fatalf("RefreshRate period %v, want %v", got, tc.period)
 			}
 			for i, want := range tc.subpages {
-				clk.Add(tc.period - time.Microsecond)
+				clk.Advance(tc.period - time.Microsecond)
 				if v := readReg(t, c, RegStatus); v&StatusNewData != 0 {
 					t.Fatalf("measurement %d: done before its period", i)
 				}
-				clk.Add(time.Microsecond)
+				clk.Advance(time.Microsecond)
 				v := readReg(t, c, RegStatus)
 				if v&StatusNewData == 0 || int(v&StatusSubpage) != want {
 					t.Fatalf("measurement %d: status %#04x, want new data in subpage %d", i, v, want)
@@ -350,7 +321,7 @@ func TestFaults(t *testing.T) {
 	t.Run("stuck new-data flag", func(t *testing.T) {
 		c, clk := newTestChip(t, func(o *Opts) { o.Faults.StuckNewData = true })
 		for range 4 {
-			clk.Add(period)
+			clk.Advance(period)
 			if v := readReg(t, c, RegStatus); v&StatusNewData != 0 {
 				t.Fatalf("status %#04x: flag set while stuck", v)
 			}
@@ -359,14 +330,14 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("stats %+v, want 4 subpages with stuck flags", s)
 		}
 		_ = c.UpdateFaults(func(f *Faults) { f.StuckNewData = false })
-		clk.Add(period)
+		clk.Advance(period)
 		if v := readReg(t, c, RegStatus); v&StatusNewData == 0 {
 			t.Fatalf("status %#04x: no flag after the fault ended", v)
 		}
 	})
 	t.Run("corrupt frames", func(t *testing.T) {
 		c, clk := newTestChip(t, func(o *Opts) { o.Faults.CorruptFrames = true })
-		clk.Add(period)
+		clk.Advance(period)
 		sp := int(readReg(t, c, RegStatus) & StatusSubpage)
 		ram := readWords(t, c, RAMStart, sensors.Pixels)
 		for i, v := range ram {
@@ -382,7 +353,7 @@ func TestFaults(t *testing.T) {
 		c, clk := newTestChip(t, nil)
 		writeReg(t, c, RegControl, 0x1181)
 		_ = c.UpdateFaults(func(f *Faults) { f.Unplugged = true })
-		clk.Add(10 * period)
+		clk.Advance(10 * period)
 		for _, reg := range []uint16{RegStatus, RegControl, EEPROMStart} {
 			if err := c.Tx(DefaultAddr, []byte{byte(reg >> 8), byte(reg)}, make([]byte, 2)); !errors.Is(err, ErrNACK) {
 				t.Fatalf("read %#04x while unplugged = %v, want ErrNACK", reg, err)
@@ -467,7 +438,7 @@ func TestConcurrentUse(t *testing.T) {
 				}
 				_ = c.Tx(DefaultAddr, []byte{0x04, 0x00}, buf[:])
 				_ = c.Tx(DefaultAddr, []byte{0x80, 0x00, 0x00, 0x30}, nil)
-				clk.Add(50 * time.Millisecond)
+				clk.Advance(50 * time.Millisecond)
 			}
 		}()
 	}

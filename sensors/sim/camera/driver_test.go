@@ -12,6 +12,7 @@ import (
 
 	"periph.io/x/conn/v3/physic"
 
+	"github.com/stirling-iot/stirling/internal/clock/clocktest"
 	"github.com/stirling-iot/stirling/sensors"
 	"github.com/stirling-iot/stirling/sensors/mlx90640"
 )
@@ -33,7 +34,7 @@ func warmingEngine(origin time.Time) func(time.Time) Temps {
 	}
 }
 
-func newDriver(t testing.TB, c *Chip, clk *stepClock, edit func(*mlx90640.Opts)) *mlx90640.Dev {
+func newDriver(t testing.TB, c *Chip, clk *clocktest.Fake, edit func(*mlx90640.Opts)) *mlx90640.Dev {
 	t.Helper()
 	o := mlx90640.DefaultOpts()
 	o.Clock = clk
@@ -244,7 +245,7 @@ func BenchmarkSubpage(b *testing.B) {
 	var st [2]byte
 	b.ReportAllocs()
 	for b.Loop() {
-		clk.Add(500 * time.Millisecond)
+		clk.Advance(500 * time.Millisecond)
 		if err := c.Tx(DefaultAddr, []byte{0x80, 0x00}, st[:]); err != nil {
 			b.Fatal(err)
 		}

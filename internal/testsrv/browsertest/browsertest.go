@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/stirling-iot/stirling/internal/testsrv"
 )
 
 // ErrNoBrowser means no Chromium binary was found.
@@ -85,10 +87,7 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 	t.Helper()
 	path, err := ExecPath()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (CI=true: browser tests must run)", err)
-		}
-		t.Skipf("%v", err)
+		testsrv.RequireInCI(t, "%v", err)
 	}
 	// Not t.TempDir: Chromium's helper processes may still write to the
 	// profile for a moment after the browser exits, which fails its cleanup.

@@ -1,6 +1,6 @@
 // Package mosquittotest runs a real mosquitto broker for tests: on a free
 // loopback port, with mutual TLS and client-certificate authentication, from
-// certificates generated in the test (internal/tlstest). It also provides a
+// certificates generated in the test (internal/testsrv/tlstest). It also provides a
 // subscriber that records every message, and a TCP proxy that can take the
 // network away and give it back.
 //
@@ -25,7 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stirling-iot/stirling/internal/tlstest"
+	"github.com/stirling-iot/stirling/internal/testsrv"
+	"github.com/stirling-iot/stirling/internal/testsrv/tlstest"
 )
 
 // Opts configures Start. The zero value is fine.
@@ -63,10 +64,7 @@ func Binary(t testing.TB) string {
 	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
 		return "/usr/sbin/mosquitto"
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("mosquittotest: mosquitto not installed (run scripts/deps.sh)")
-	}
-	t.Skip("mosquittotest: mosquitto not installed (run scripts/deps.sh); skipping")
+	testsrv.RequireInCI(t, "mosquittotest: mosquitto not installed (run scripts/deps.sh)")
 	return ""
 }
 

@@ -1,5 +1,7 @@
-// Package agenttest builds the stirling binary for tests that run the agent
-// as a real process (test/agent, test/e2e, test/bench).
+// Package agenttest runs the stirling agent as a real process for the tests
+// that need one (test/agent, test/e2e, test/bench): it builds the binary,
+// starts it with a config, waits for the status server, scrapes /metrics,
+// stops it with SIGTERM or SIGKILL, and keeps its output.
 package agenttest
 
 import (
