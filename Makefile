@@ -22,7 +22,7 @@ ifeq ($(VERSION),)
 $(error no version: scripts/version.sh failed (see its message); set COMPONENT_VERSION=X.Y.Z)
 endif
 
-.PHONY: all build run test test-go deps lint fmtcheck vet staticcheck bench cross package clean tidy version
+.PHONY: all build run test test-go test-race deps lint fmtcheck vet staticcheck bench cross package clean tidy version
 
 all: build
 
@@ -37,11 +37,21 @@ run: build
 deps:
 	./scripts/deps.sh
 
-## test: everything CI runs: dependencies, lint, the whole test suite.
-test: deps lint test-go
+## test: everything CI runs: dependencies, lint, the whole test suite, then the race detector
+## on the packages that own goroutines.
+test: deps lint test-go test-race
 
 test-go:
 	CGO_ENABLED=1 $(GO) test -count=1 -timeout 40m ./...
+
+# RACE_PKGS own goroutines (the agent, the pipeline and its spool, the
+# publishers, the status server). The whole suite under -race would double
+# CI's time for little more: test/agent, test/e2e and test/bench drive the
+# built binary, which -race does not instrument.
+RACE_PKGS := ./internal/agent/... ./pipeline/... ./publish/... ./internal/status/...
+
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 
 lint: fmtcheck vet staticcheck
 
