@@ -160,11 +160,11 @@ func (w *SpoolWriter) failed(n int, err error) {
 	switch {
 	case w.failingSince.IsZero():
 		w.failingSince, w.reminded = now, now
-		w.log.Error("spool: append failed; readings are lost until it succeeds again", "err", err, "errno", name,
+		w.log.Error("append failed; readings are lost until it succeeds again", "err", err, "errno", name,
 			"readings", n, "lost_readings_total", lost, "lost_batches_total", batches)
 	case now.Sub(w.reminded) >= failReminder:
 		w.reminded = now
-		w.log.Error("spool: appends still failing", "err", err, "errno", name, "since", w.failingSince,
+		w.log.Error("appends still failing", "err", err, "errno", name, "since", w.failingSince,
 			"lost_readings_since", w.lostSince, "lost_readings_total", lost, "lost_batches_total", batches)
 	}
 }
@@ -178,7 +178,7 @@ func (w *SpoolWriter) succeeded(now time.Time) {
 	if w.failingSince.IsZero() {
 		return
 	}
-	w.log.Info("spool: appends succeed again", "failed_for", now.Sub(w.failingSince).Round(time.Millisecond),
+	w.log.Info("appends succeed again", "failed_for", now.Sub(w.failingSince).Round(time.Millisecond),
 		"lost_readings", w.lostSince, "lost_readings_total", w.lostReadings.Load())
 	w.failingSince, w.lostSince = time.Time{}, 0
 }

@@ -127,7 +127,7 @@ func resumePoint(sp *spool.Spool, log *slog.Logger) (uint64, time.Time) {
 		seq, newest, err = pipeline.ResumePoint(payload)
 	}
 	if err != nil {
-		log.Error("spool: cannot read the newest record; reading seq restarts at 1", "err", err)
+		log.Error("cannot read the newest spooled record; reading seq restarts at 1", "component", "spool", "err", err)
 		return 0, time.Time{}
 	}
 	return seq, newest

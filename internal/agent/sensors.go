@@ -93,14 +93,14 @@ func (a *agent) openHardware(ctx context.Context) (*sensorSet, tachometer.Source
 	if err == nil {
 		s.closers = append(s.closers, cd.Close)
 		s.precise = true
-		a.log.Info("tachometer: kernel-timestamped GPIO character device", "line", cd.String())
+		a.log.Info("kernel-timestamped GPIO character device", "component", "tachometer", "line", cd.String())
 		return s, cd, nil
 	}
 	if errors.Is(err, perm.ErrDenied) {
 		s.close()
 		return nil, nil, err
 	}
-	a.log.Warn("tachometer: GPIO character device unavailable; falling back to periph WaitForEdge with user-space timestamps (LOWER PRECISION)", "err", err)
+	a.log.Warn("GPIO character device unavailable; falling back to periph WaitForEdge with user-space timestamps (LOWER PRECISION)", "component", "tachometer", "err", err)
 	edge, _ := tachometer.ParseEdge(tc.Edge)
 	pp, perr := tachometer.OpenPeriph(ctx, "GPIO"+line, &tachometer.PeriphOpts{MarkEdge: edge, Bias: bias, Logger: a.log})
 	if perr != nil {

@@ -94,7 +94,7 @@ func (s *Spool) Cursor(name string) (*Cursor, error) {
 	if !ok {
 		// A new cursor (or an unreadable file) starts at the oldest record.
 		if len(b) > 0 {
-			s.log.Warn("spool: cursor file unreadable; starting at the oldest record", "cursor", name)
+			s.log.Warn("cursor file unreadable; starting at the oldest record", "cursor", name)
 		}
 		acked = s.segs[0].base - 1
 	}
@@ -163,7 +163,7 @@ func (c *Cursor) Next(ctx context.Context) (Record, error) {
 			if first := s.segs[0].base; c.pos < first {
 				gap := first - c.pos
 				c.dropped += gap
-				s.log.Warn("spool: cursor skipped dropped records", "cursor", c.name,
+				s.log.Warn("cursor skipped dropped records", "cursor", c.name,
 					"from_seq", c.pos, "to_seq", first-1, "records", gap, "dropped_total", c.dropped)
 				c.pos = first
 			}
@@ -239,7 +239,7 @@ func (c *Cursor) logExpiredLocked() {
 		return
 	}
 	c.dropped += c.expired
-	c.s.log.Warn("spool: cursor skipped expired records", "cursor", c.name, "records", c.expired,
+	c.s.log.Warn("cursor skipped expired records", "cursor", c.name, "records", c.expired,
 		"max_age", c.s.opts.MaxAge, "dropped_total", c.dropped)
 	c.expired = 0
 }
@@ -256,7 +256,7 @@ func (s *Spool) reportCorrupt(c *Cursor, base uint64, off, n int64) {
 		s.st.corrupt.Add(1)
 		s.st.corruptBytes.Add(uint64(n))
 	}
-	s.log.Warn("spool: skipped corrupt bytes", "cursor", c.name, "segment", segName(base),
+	s.log.Warn("skipped corrupt bytes", "cursor", c.name, "segment", segName(base),
 		"offset", off, "bytes", n, "corrupt_total", s.st.corrupt.Load())
 }
 

@@ -84,7 +84,7 @@ func (s *Spool) Quarantine(e QuarantineEntry) error {
 		if err := os.Rename(p, p+".1"); err != nil {
 			return fmt.Errorf("spool: quarantine: rotate: %w", err)
 		}
-		s.log.Info("spool: quarantine rotated; the older half was dropped", "file", p+".1", "max_bytes", s.opts.MaxQuarantineBytes)
+		s.log.Info("quarantine rotated; the older half was dropped", "file", p+".1", "max_bytes", s.opts.MaxQuarantineBytes)
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
@@ -103,7 +103,7 @@ func (s *Spool) Quarantine(e QuarantineEntry) error {
 		return fmt.Errorf("spool: quarantine: %w", err)
 	}
 	total := s.st.quarantined.Add(1)
-	s.log.Info("spool: quarantined record", "publisher", e.Publisher, "seq", e.Seq, "reason", e.Reason, "quarantined_total", total)
+	s.log.Info("quarantined record", "publisher", e.Publisher, "seq", e.Seq, "reason", e.Reason, "quarantined_total", total)
 	return nil
 }
 

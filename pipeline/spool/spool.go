@@ -242,7 +242,7 @@ func (s *Spool) openCursors() error {
 		if err := os.Remove(filepath.Join(s.dir, e.Name())); err != nil {
 			return fmt.Errorf("spool: remove stale cursor: %w", err)
 		}
-		s.log.Info("spool: removed the cursor of a publisher no longer configured", "cursor", name)
+		s.log.Info("removed the cursor of a publisher no longer configured", "cursor", name)
 	}
 	return nil
 }
@@ -310,7 +310,7 @@ func (s *Spool) statSegment(base uint64, newest bool) (*segment, error) {
 	case newest && st.Size() <= headerSize:
 		// Cut short while being created; openActive rewrites it.
 	default:
-		s.log.Warn("spool: bad segment header; using its modification time", "segment", segName(base), "err", herr)
+		s.log.Warn("bad segment header; using its modification time", "segment", segName(base), "err", herr)
 	}
 	return seg, nil
 }
@@ -350,7 +350,7 @@ func (s *Spool) openActive(maxAck uint64) error {
 		s.st.tornBytes.Add(uint64(torn))
 		s.diskBytes -= torn
 		seg.size = end
-		s.log.Warn("spool: truncated torn tail", "segment", segName(seg.base), "offset", end, "bytes", torn)
+		s.log.Warn("truncated torn tail", "segment", segName(seg.base), "offset", end, "bytes", torn)
 	}
 	if err := datasync(f); err != nil {
 		f.Close()
@@ -487,7 +487,7 @@ func (s *Spool) Append(payload []byte) (uint64, error) {
 		if w > 0 {
 			// Take back the partial frame so the segment stays well formed.
 			if terr := s.active.Truncate(s.end); terr != nil {
-				s.log.Warn("spool: truncate partial frame", "err", terr)
+				s.log.Warn("truncate partial frame", "err", terr)
 			}
 		}
 		s.st.appendErrors.Add(1)
@@ -509,7 +509,7 @@ func (s *Spool) Append(payload []byte) (uint64, error) {
 	if syncNow {
 		if err := s.sync(false); err != nil {
 			s.st.syncErrors.Add(1)
-			s.log.Warn("spool: sync after append", "seq", seq, "err", err)
+			s.log.Warn("sync after append", "seq", seq, "err", err)
 		}
 	}
 	return seq, nil
@@ -536,7 +536,7 @@ func (s *Spool) rollLocked(now time.Time) error {
 func (s *Spool) dropLocked(reason string) {
 	seg, nextBase := s.segs[0], s.segs[1].base
 	if err := os.Remove(s.segPath(seg.base)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.log.Warn("spool: remove dropped segment", "segment", segName(seg.base), "err", err)
+		s.log.Warn("remove dropped segment", "segment", segName(seg.base), "err", err)
 	}
 	s.segs = s.segs[1:]
 	s.diskBytes -= seg.size
@@ -558,7 +558,7 @@ func (s *Spool) dropLocked(reason string) {
 	} else {
 		total = s.st.droppedFull.Add(lost)
 	}
-	s.log.Warn("spool: dropped oldest segment", "reason", reason, "first_seq", seg.base, "last_seq", lastSeq,
+	s.log.Warn("dropped oldest segment", "reason", reason, "first_seq", seg.base, "last_seq", lastSeq,
 		"undelivered", lost, "bytes", seg.size, "dropped_total", total)
 }
 
@@ -693,7 +693,7 @@ func (s *Spool) reclaim() {
 	for len(s.segs) > 1 && s.segs[1].base-1 <= done {
 		seg := s.segs[0]
 		if err := os.Remove(s.segPath(seg.base)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.log.Warn("spool: remove delivered segment", "segment", segName(seg.base), "err", err)
+			s.log.Warn("remove delivered segment", "segment", segName(seg.base), "err", err)
 			return
 		}
 		s.segs = s.segs[1:]
@@ -736,7 +736,7 @@ func (s *Spool) tick() bool {
 	s.expireLocked(s.clk.Now())
 	if err := s.syncLocked(false); err != nil {
 		s.st.syncErrors.Add(1)
-		s.log.Warn("spool: periodic sync", "err", err)
+		s.log.Warn("periodic sync", "err", err)
 	}
 	return true
 }

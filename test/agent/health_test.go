@@ -129,7 +129,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	// The disk is full when it first refuses an append: the agent logs
 	// that (with millisecond times on this machine's wall clock). The
 	// file system may still show a few KiB free then, less than a batch.
-	m := regexp.MustCompile(`time=(\S+) level=ERROR msg="spool: append failed`).FindStringSubmatch(p.Stderr.String())
+	m := regexp.MustCompile(`time=(\S+) level=ERROR msg="append failed`).FindStringSubmatch(p.Stderr.String())
 	if m == nil {
 		t.Fatalf("the endpoints turned 503 but no failed append was logged (free %d bytes): %s", freeBytes(t, spoolDir), raw)
 	}
