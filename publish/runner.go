@@ -184,6 +184,9 @@ type Runner struct {
 	ready <-chan struct{}
 	// scratch decodes the records merge appends (Run's goroutine only).
 	scratch pipeline.Batch
+	// held is the record that did not fit into the last packed Send
+	// (Run's goroutine only; see Packer).
+	held *held
 
 	// Failure logging state (Run's goroutine only): the state and cause
 	// last logged ("" while delivering fine), when the run of failures
@@ -249,7 +252,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			// records arrive.
 			nctx, cancel = context.WithTimeout(ctx, r.opts.RequeuePoll)
 		}
-		rec, err := r.cur.Next(nctx)
+		rec, taken, err := r.next(nctx)
 		timedOut := nctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err != nil {
@@ -268,6 +271,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		b.ID = rec.Seq
 		last := r.merge(ctx, &b, rec.Seq)
+		last = r.pack(ctx, &b, last, taken)
 		if !r.deliver(ctx, &b) {
 			return nil
 		}

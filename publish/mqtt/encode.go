@@ -84,8 +84,11 @@ func (e *encoder) header(dst []byte, batch, seq, seqLast uint64) []byte {
 // encode appends the messages for b to dst and marks readings that cannot be
 // sent in res as Rejected.
 func (e *encoder) encode(dst []message, b *pipeline.Batch, res []publish.Result) []message {
-	if e.layout == Sample {
+	switch e.layout {
+	case Sample:
 		return e.encodeSample(dst, b, res)
+	case Packed:
+		return e.encodePacked(dst, b, res)
 	}
 	return e.encodeBatch(dst, b, res)
 }

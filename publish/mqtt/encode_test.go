@@ -38,6 +38,13 @@ func engineBatch(id, firstSeq uint64, n int, t0 time.Time) *pipeline.Batch {
 // seqs, in message order.
 func decodeSeqs(t *testing.T, layout Layout, payload []byte) []uint64 {
 	t.Helper()
+	if layout == Packed {
+		var seqs []uint64
+		for _, r := range decodePacked(t, payload) {
+			seqs = append(seqs, r.Seq)
+		}
+		return seqs
+	}
 	var env struct {
 		Seq      uint64 `json:"seq"`
 		SeqLast  uint64 `json:"seq_last"`

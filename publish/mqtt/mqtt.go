@@ -66,11 +66,14 @@ type Publisher struct {
 	connects, connFails, disconnects                       atomic.Uint64
 	published, acked, ackedReadings, failed, rejected, nby atomic.Uint64
 	inflight                                               atomic.Int64
+
+	hold time.Duration // Opts.MaxLatency (see publish.Packer)
 }
 
 var (
 	_ publish.Publisher = (*Publisher)(nil)
 	_ publish.Readier   = (*Publisher)(nil)
+	_ publish.Packer    = (*Publisher)(nil)
 )
 
 // New validates opts, loads the TLS material and starts connecting in the
@@ -92,7 +95,8 @@ func New(opts *Opts) (*Publisher, error) {
 		topic:     o.Topic,
 		log:       o.Logger.With("component", "mqtt"),
 		clk:       o.Clock,
-		enc:       encoderPool{layout: o.Layout, device: o.Thing, max: o.MaxPayload},
+		enc:       encoderPool{layout: o.Layout, device: o.Thing, max: payloadCap(o)},
+		hold:      o.MaxLatency,
 		slots:     make(chan struct{}, o.InFlight),
 		ack:       o.AckTimeout,
 		reconn:    o.ReconnectInterval,

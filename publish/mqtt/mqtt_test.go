@@ -73,7 +73,7 @@ func received(t testing.TB, layout Layout, msgs []mosquittotest.Message) []uint6
 
 func TestPublishReceive(t *testing.T) {
 	b := mosquittotest.Start(t, nil)
-	for _, layout := range []Layout{Sample, Batch} {
+	for _, layout := range []Layout{Sample, Batch, Packed} {
 		t.Run(string(layout), func(t *testing.T) {
 			s := loadSchema(t, fmt.Sprintf("../../schemas/%s.schema.json", layout))
 			p := newTestPublisher(t, b, b.Addr, func(o *Opts) {

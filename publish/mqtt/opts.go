@@ -48,6 +48,8 @@ const (
 	DefaultMaxReconnectInterval = time.Second
 	// DefaultMaxBackoff caps the backoff after the broker refused us.
 	DefaultMaxBackoff = time.Minute
+	// MaxMaxLatency bounds Opts.MaxLatency.
+	MaxMaxLatency = 10 * time.Minute
 )
 
 // Errors.
@@ -101,8 +103,15 @@ type Opts struct {
 	// BasicIngestRule, when set, prefixes the topic with $aws/rules/<rule>/
 	// (Basic Ingest: straight to the rules engine, no messaging charge).
 	BasicIngestRule string
-	// Layout is Sample or Batch. Default Batch.
+	// Layout is Sample, Batch or Packed. Default Batch.
 	Layout Layout
+	// MaxLatency is the longest the runner holds a record so that the
+	// records after it share its message (publish.Packer): a message goes
+	// when the next record would push it over one 5 KB billing unit, or
+	// when its first record has waited MaxLatency. 0 (the default) sends
+	// every record at once. Meant for the Packed layout; with Sample, whose
+	// messages hold one timestamp each, holding saves nothing.
+	MaxLatency time.Duration
 	// CertFile, KeyFile and CAFile are PEM files for mutual TLS. On a
 	// Greengrass core device they default to the nucleus's own device
 	// credentials (see Greengrass). CAFile empty means the system roots.
@@ -259,9 +268,12 @@ func resolve(o Opts, getenv func(string) string, exists func(string) bool) (Opts
 	switch o.Layout {
 	case "":
 		o.Layout = Batch
-	case Sample, Batch:
+	case Sample, Batch, Packed:
 	default:
-		return bad("layout", "%q: want %q or %q", o.Layout, Sample, Batch)
+		return bad("layout", "%q: want %q, %q or %q", o.Layout, Sample, Batch, Packed)
+	}
+	if o.MaxLatency < 0 || o.MaxLatency > MaxMaxLatency {
+		return bad("max_latency", "%v: want 0 to %v", o.MaxLatency, MaxMaxLatency)
 	}
 	if o.TLS == nil && o.CertFile == "" {
 		return bad("cert_file", "empty; cert_file and key_file are both needed for mutual TLS (only a Greengrass core device has its own to fall back on)")

@@ -164,6 +164,7 @@ func (s *schema) validate(path string, v any) error {
 func TestSchemaChecker(t *testing.T) {
 	sample := loadSchema(t, "../../schemas/sample.schema.json")
 	batch := loadSchema(t, "../../schemas/batch.schema.json")
+	packed := loadSchema(t, "../../schemas/packed.schema.json")
 	tests := []struct {
 		name   string
 		s      *schema
@@ -181,6 +182,12 @@ func TestSchemaChecker(t *testing.T) {
 		{"batch empty", batch, `{"device":"d","batch":1,"seq":1,"seq_last":1,"readings":[]}`, false},
 		{"batch extra key", batch, `{"device":"d","batch":1,"seq":1,"seq_last":1,"x":1,"readings":[{"seq":1,"metric":"rpm","ts":1,"value":1,"quality":"GOOD"}]}`, false},
 		{"batch reading count 1", batch, `{"device":"d","batch":1,"seq":1,"seq_last":1,"readings":[{"seq":1,"metric":"rpm","ts":1,"value":1,"quality":"GOOD","count":1}]}`, false},
+		{"packed ok", packed, `{"device":"d","batch":1,"seq":1,"seq_last":3,"ts":5,"metrics":["rpm","state"],"units":["RPM",""],"rows":[[0,0,0,1.5,1,"running"],[1000,2,0,2]],"quality":{"2":"BAD"}}`, true},
+		{"packed no rows", packed, `{"device":"d","batch":1,"seq":1,"seq_last":1,"ts":5,"metrics":["rpm"],"units":["RPM"],"rows":[]}`, false},
+		{"packed short row", packed, `{"device":"d","batch":1,"seq":1,"seq_last":1,"ts":5,"metrics":["rpm"],"units":["RPM"],"rows":[[0,0,0]]}`, false},
+		{"packed object value", packed, `{"device":"d","batch":1,"seq":1,"seq_last":1,"ts":5,"metrics":["rpm"],"units":["RPM"],"rows":[[0,0,0,{}]]}`, false},
+		{"packed quality GOOD", packed, `{"device":"d","batch":1,"seq":1,"seq_last":1,"ts":5,"metrics":["rpm"],"units":["RPM"],"rows":[[0,0,0,1]],"quality":{"1":"GOOD"}}`, false},
+		{"packed quality key", packed, `{"device":"d","batch":1,"seq":1,"seq_last":1,"ts":5,"metrics":["rpm"],"units":["RPM"],"rows":[[0,0,0,1]],"quality":{"x":"BAD"}}`, false},
 		{"batch seq 0", batch, `{"device":"d","batch":1,"seq":0,"seq_last":1,"readings":[{"seq":1,"metric":"rpm","ts":1,"value":1,"quality":"GOOD"}]}`, false},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,104 @@
+package publish
+
+import (
+	"context"
+	"time"
+
+	"github.com/stirling-iot/stirling/pipeline"
+	"github.com/stirling-iot/stirling/pipeline/spool"
+)
+
+// Packer is implemented by publishers whose destination bills by the
+// message or by the unit of data (AWS IoT Core: every PUBLISH in 5 KB
+// increments; SiteWise: 1 KB or 10 data points per data stream). Instead of
+// sending each record as it arrives, the Runner then holds records for up
+// to MaxLatency and merges those that arrive meanwhile into one Send, as
+// long as the merged batch still Fits. It sends when the next record would
+// not fit (that record starts the next Send) or when the first record held
+// has waited MaxLatency, whichever comes first.
+//
+// A backlog (records already waiting) is merged up to
+// RunnerOpts.MergeReadings first, as for any publisher: holding only ever
+// applies to a batch that still fits.
+type Packer interface {
+	// MaxLatency is the longest a record is held, from the moment the
+	// Runner took it from the spool to the start of its Send. 0 sends at
+	// once.
+	MaxLatency() time.Duration
+	// Fits reports whether b fits in the publisher's smallest billable
+	// unit (one 5 KB message; one full entry per data stream), so that
+	// adding readings to it costs nothing more.
+	Fits(b *pipeline.Batch) bool
+}
+
+// held is a record taken from the cursor that did not fit into the Send
+// being assembled; it starts the next one.
+type held struct {
+	rec   spool.Record
+	taken time.Time // clock time the Runner took it from the cursor
+}
+
+// next returns the held record if there is one, or the cursor's next
+// record, with the clock time it was taken.
+func (r *Runner) next(ctx context.Context) (spool.Record, time.Time, error) {
+	if h := r.held; h != nil {
+		r.held = nil
+		return h.rec, h.taken, nil
+	}
+	rec, err := r.cur.Next(ctx)
+	return rec, r.clk.Now(), err
+}
+
+// pack holds b, whose first record was taken at taken, for more records
+// while b fits the Packer's unit and MaxLatency has not passed since taken,
+// and returns the seq of the last record merged into b. The record that
+// would make b overflow is kept in r.held for the next Send. It returns
+// early, leaving b as it is, when ctx ends.
+func (r *Runner) pack(ctx context.Context, b *pipeline.Batch, last uint64, taken time.Time) uint64 {
+	pk, ok := r.p.(Packer)
+	if !ok || pk.MaxLatency() <= 0 || !pk.Fits(b) {
+		return last
+	}
+	deadline := taken.Add(pk.MaxLatency())
+	for len(b.Readings) < r.opts.MergeReadings {
+		d := deadline.Sub(r.clk.Now())
+		if d <= 0 {
+			return last
+		}
+		wctx, cancel := r.withTimeout(ctx, d)
+		rec, err := r.cur.Next(wctx)
+		cancel()
+		if err != nil {
+			return last
+		}
+		if err := r.scratch.UnmarshalBinary(rec.Payload); err != nil {
+			r.quarantineRecord(rec, "undecodable batch: "+err.Error())
+			last = rec.Seq
+			continue
+		}
+		n := len(b.Readings)
+		b.Readings = append(b.Readings, r.scratch.Readings...)
+		if !pk.Fits(b) {
+			b.Readings = b.Readings[:n]
+			r.held = &held{rec: rec, taken: r.clk.Now()}
+			return last
+		}
+		last = rec.Seq
+	}
+	return last
+}
+
+// withTimeout is context.WithTimeout on the Runner's clock (a simulated
+// clock runs faster than the wall).
+func (r *Runner) withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(ctx)
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-r.clk.After(d):
+			cancel()
+		case <-stop:
+		}
+	}()
+	return wctx, func() { close(stop); cancel() }
+}
