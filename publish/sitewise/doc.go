@@ -10,8 +10,13 @@
 // The publisher keeps to the service limits: at most 10 entries per request,
 // 10 values per entry, and 10 entries per second per property (it waits
 // rather than be throttled). Readings whose timestamps SiteWise would refuse
-// (older than 7 days, or more than 5 minutes ahead) are rejected before
+// (older than 7 days, or more than 10 minutes ahead) are rejected before
 // sending, so they go to quarantine instead of being retried forever.
+//
+// SiteWise meters ingestion per data stream in units of 10 data points (or
+// 1 KB) per request. With Opts.MaxLatency the runner holds records until
+// some property has 10 values waiting (publish.Packer), so each entry goes
+// full.
 //
 // Outcomes per reading: an entry without an error is Accepted. Per-entry
 // ThrottlingException, InternalFailureException and

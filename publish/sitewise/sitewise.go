@@ -30,7 +30,7 @@ const (
 	MaxAliasLen       = 1000
 	DefaultRate       = 10 // entries per second per property, not adjustable
 	DefaultMaxAge     = 7 * 24 * time.Hour
-	DefaultMaxFuture  = 5 * time.Minute
+	DefaultMaxFuture  = 10 * time.Minute
 	DefaultTemplate   = "/stirling/{thing}/{metric}"
 	defaultName       = "sitewise"
 	maxEntryIDLen     = 64
@@ -93,10 +93,17 @@ type Opts struct {
 	// doubleValue, string metrics (Reading.Text set) as stringValue.
 	BoolMetrics []string
 	// MaxAge and MaxFuture bound reading timestamps relative to now: SiteWise
-	// refuses values older than 7 days or (documented) more than 5 minutes
-	// ahead (the service now allows 10). Defaults DefaultMaxAge and
+	// refuses values older than 7 days or more than 10 minutes ahead (the
+	// BatchPutAssetPropertyValue API reference). Defaults DefaultMaxAge and
 	// DefaultMaxFuture. Readings outside are rejected, never retried.
 	MaxAge, MaxFuture time.Duration
+	// MaxLatency is the longest the runner holds a record so that the
+	// records after it fill the same entries (publish.Packer): SiteWise
+	// meters 10 data points (or 1 KB) per data stream per request, so a
+	// Send goes when the next record would give some property more than
+	// MaxValues (10) values, or when its first record has waited
+	// MaxLatency. 0 (the default) sends every record at once.
+	MaxLatency time.Duration
 	// Rate is the entries per second sent per property alias (default and
 	// maximum 10, the service quota); sending waits rather than exceed it.
 	Rate int
@@ -139,6 +146,7 @@ type Publisher struct {
 	maxAge    time.Duration
 	maxFuture time.Duration
 	rate      int
+	hold      time.Duration // Opts.MaxLatency
 	clk       clock.Clock
 	log       *slog.Logger
 	client    *iotsitewise.Client
@@ -150,7 +158,10 @@ type Publisher struct {
 	st stats
 }
 
-var _ publish.Publisher = (*Publisher)(nil)
+var (
+	_ publish.Publisher = (*Publisher)(nil)
+	_ publish.Packer    = (*Publisher)(nil)
+)
 
 // New builds a Publisher. It loads the AWS configuration (unless
 // o.AWSConfig is set) but makes no request.
@@ -161,7 +172,7 @@ func New(ctx context.Context, o *Opts) (*Publisher, error) {
 	}
 	p := &Publisher{
 		name: opts.Name, thing: opts.Thing, template: opts.AliasTemplate,
-		maxAge: opts.MaxAge, maxFuture: opts.MaxFuture, rate: opts.Rate,
+		maxAge: opts.MaxAge, maxFuture: opts.MaxFuture, rate: opts.Rate, hold: max(opts.MaxLatency, 0),
 		clk: opts.Clock, log: opts.Logger,
 		bools: map[string]bool{}, buckets: map[string]*window{}, aliases: map[string]string{},
 	}

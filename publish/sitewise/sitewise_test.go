@@ -176,7 +176,10 @@ func TestTimestampWindow(t *testing.T) {
 		{"6 days old", 0, now.Add(-6 * 24 * time.Hour), publish.Accepted, ""},
 		{"8 days old", 0, now.Add(-8 * 24 * time.Hour), publish.Rejected, "old"},
 		{"4 min ahead", 0, now.Add(4 * time.Minute), publish.Accepted, ""},
-		{"6 min ahead", 0, now.Add(6 * time.Minute), publish.Rejected, "ahead"},
+		// The API reference's window reaches 10 minutes ahead (not 5).
+		{"6 min ahead", 0, now.Add(6 * time.Minute), publish.Accepted, ""},
+		{"10 min ahead", 0, now.Add(10 * time.Minute), publish.Accepted, ""},
+		{"11 min ahead", 0, now.Add(11 * time.Minute), publish.Rejected, "ahead"},
 		// A lenient client bound lets it through; the service refuses it.
 		{"12 min ahead, server refuses", time.Hour, now.Add(12 * time.Minute), publish.Rejected, "TimestampOutOfRangeException"},
 	}
@@ -584,4 +587,48 @@ func BenchmarkSend(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A Send that Fits puts every property's readings in one entry: SiteWise
+// meters it as one unit per 10 data points.
+func TestPackedEntriesBilling(t *testing.T) {
+	clk := newFakeClock()
+	srv := sitewisetest.New(t)
+	srv.Now = clk.Now
+	p := newPublisher(t, srv, Opts{Clock: clk, MaxLatency: 10 * time.Second})
+	if p.MaxLatency() != 10*time.Second {
+		t.Fatalf("MaxLatency %v", p.MaxLatency())
+	}
+	metrics := []string{"rpm", "hot_cylinder_c", "cold_cylinder_c", "flame_c", "delta_t", "carnot_limit", "hot_cylinder_pixels", "flame_c_max", "cold_cylinder_c_p90", "flame_pixels", "hot_cylinder_c_min", "engine_state"}
+	b := &pipeline.Batch{ID: 1}
+	seq := uint64(1)
+	for s := range 10 {
+		for _, m := range metrics {
+			r := pipeline.Reading{Seq: seq, Metric: m, Time: clk.Now().Add(time.Duration(s-10) * time.Second), Value: float64(seq) / 3, Count: 1}
+			if m == "engine_state" {
+				r.Text = "running"
+			}
+			b.Readings = append(b.Readings, r)
+			seq++
+		}
+	}
+	if !p.Fits(b) {
+		t.Fatal("10 values per property do not fit")
+	}
+	res := make([]publish.Result, len(b.Readings))
+	if err := p.Send(t.Context(), b, res); err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(res); got[publish.Accepted] != len(b.Readings) {
+		t.Fatalf("statuses %v", got)
+	}
+	bill := srv.Billing()
+	if bill.Points != 120 || bill.Units != 12 || bill.Requests != 2 {
+		t.Errorf("billing %+v, want 120 points in 12 units over 2 requests", bill)
+	}
+	b.Readings = append(b.Readings, pipeline.Reading{Seq: seq, Metric: "rpm", Time: clk.Now(), Value: 1, Count: 1})
+	if p.Fits(b) {
+		t.Error("an 11th rpm value fits")
+	}
+	noViolations(t, srv)
 }

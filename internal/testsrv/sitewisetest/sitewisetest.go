@@ -130,6 +130,68 @@ type Server struct {
 	stored     []Stored
 	violations []string
 	sent       map[string][]time.Time // alias -> accepted entry times (server clock)
+	bill       Billing
+}
+
+// Billing is what SiteWise's near-real-time ingestion would meter for the
+// values this server stored, by the rule documented in docs/sitewise.md:
+// per request and per data stream (property alias), the larger of the
+// stored points / 10 and their bytes / 1 KB, each rounded up. A value's
+// bytes are its payload (8 for a double, 4 for an integer, 1 for a
+// boolean, the length of a string) plus 12 for its timestamp (seconds and
+// nanoseconds) and 1 for its quality.
+type Billing struct {
+	Requests int // requests that stored at least one value
+	Points   int // values stored
+	Bytes    int // their size by the rule above
+	Units    int // billable units
+}
+
+// PointBytes is a value's size under the Billing rule.
+func PointBytes(v Variant) int {
+	n := 12 + 1
+	switch {
+	case v.DoubleValue != nil:
+		n += 8
+	case v.IntegerValue != nil:
+		n += 4
+	case v.BooleanValue != nil:
+		n++
+	case v.StringValue != nil:
+		n += len(*v.StringValue)
+	}
+	return n
+}
+
+// Billing returns the units metered so far.
+func (s *Server) Billing() Billing {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bill
+}
+
+// meter adds one request's stored values, stored[from:], to the bill.
+func (s *Server) meter(from int) {
+	type stream struct{ points, bytes int }
+	per := map[string]*stream{}
+	for _, v := range s.stored[from:] {
+		st := per[v.Alias]
+		if st == nil {
+			st = &stream{}
+			per[v.Alias] = st
+		}
+		st.points++
+		st.bytes += PointBytes(v.Value)
+	}
+	if len(per) == 0 {
+		return
+	}
+	s.bill.Requests++
+	for _, st := range per {
+		s.bill.Points += st.points
+		s.bill.Bytes += st.bytes
+		s.bill.Units += max((st.points+9)/10, (st.bytes+1023)/1024)
+	}
 }
 
 // New starts a server and closes it when the test ends.
@@ -246,6 +308,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := s.Now()
+	defer s.meter(len(s.stored))
 	var out []errorEntry
 	for _, e := range in.Entries {
 		alias := *e.PropertyAlias
