@@ -62,6 +62,12 @@ func TestParseErrors(t *testing.T) {
 				"t.yaml:8: publishers[0].qos: 0 not allowed; want 1",
 				"t.yaml:9: publishers[0].client_id: 129 bytes; want at most 128",
 			}},
+		{"publisher max_latency", "device:\n  thing_name: pi\npublishers:\n  - type: mqtt\n    endpoint: h:8883\n    layout: packed\n    max_latency: 11m\n  - type: sitewise\n    max_latency: -1s\n  - type: mqtt\n    name: m2\n    layout: columns\n",
+			[]string{
+				`t.yaml:7: publishers[0].max_latency: "11m" out of range; want a duration from 0s to 10m`,
+				`t.yaml:9: publishers[1].max_latency: "-1s" out of range; want a duration from 0s to 10m`,
+				`t.yaml:12: publishers[2].layout: "columns" not allowed; want one of sample, batch, packed`,
+			}},
 		{"topic slashes", "device:\n  thing_name: pi\npublishers:\n  - type: greengrass\n    topic: a/b/c/d/e/f/g/h/i\n",
 			[]string{`t.yaml:5: publishers[0].topic: "a/b/c/d/e/f/g/h/i" has 8 slashes; want at most 7`}},
 		{"cloud needs thing name", "publishers:\n  - type: sitewise\n",

@@ -33,7 +33,15 @@ const (
 	// backlog drain. The stdout and file publishers always write one JSON
 	// line per reading.
 	LayoutBatch = "batch"
+	// LayoutPacked: for mqtt only, readings packed to fill each message up
+	// to a whole number of IoT Core's 5 KB billing units
+	// (schemas/packed.schema.json); use it with max_latency.
+	LayoutPacked = "packed"
 )
+
+// MaxPublisherLatency bounds the max_latency of the mqtt and sitewise
+// publishers.
+const MaxPublisherLatency = 10 * time.Minute
 
 // Publisher is one entry of the publishers list. In YAML the type-specific
 // settings sit next to type and name:
@@ -93,9 +101,15 @@ type MQTT struct {
 	// (Basic Ingest: no messaging charge; the prefix does not count toward
 	// the topic limits).
 	BasicIngestRule string `yaml:"basic_ingest_rule"`
-	// Layout is "batch" (an array of readings per message) or "sample"
-	// (one flat object per timestamp, for IoT rules); see docs/mqtt.md.
+	// Layout is "batch" (an array of readings per message), "sample"
+	// (one flat object per timestamp, for IoT rules) or "packed" (filled
+	// to IoT Core's 5 KB billing units); see docs/mqtt.md.
 	Layout string `yaml:"layout"`
+	// MaxLatency is the longest a record is held so that the records
+	// after it share its message (0 to 10m; 0 sends each record at once).
+	// A message goes when the next record would push it over one 5 KB
+	// billing unit, or when its first record has waited this long.
+	MaxLatency time.Duration `yaml:"max_latency"`
 	// CertFile, KeyFile and CAFile are PEM files for mutual TLS. Empty on
 	// a Greengrass core device: the nucleus's device credentials.
 	CertFile string `yaml:"cert_file"`
@@ -126,6 +140,12 @@ type SiteWise struct {
 	Endpoint string `yaml:"endpoint"`
 	// AliasTemplate builds each property alias from {thing} and {metric}.
 	AliasTemplate string `yaml:"alias_template"`
+	// MaxLatency is the longest a record is held so that the records
+	// after it fill the same entries (0 to 10m; 0 sends each record at
+	// once). A Send goes when some property would get more than 10 values
+	// (SiteWise meters 10 data points per data stream), or when its first
+	// record has waited this long.
+	MaxLatency time.Duration `yaml:"max_latency"`
 }
 
 // defaultPublisher returns a publisher of type t with its defaults, or nil

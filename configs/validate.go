@@ -244,7 +244,8 @@ func (p *Publisher) validate(ck *checker, key string) {
 		if m.BasicIngestRule != "" && !regexp.MustCompile(`^[a-zA-Z0-9_]{1,128}$`).MatchString(m.BasicIngestRule) {
 			ck.bad(key+".basic_ingest_rule", "%q not allowed; want a rule name of 1 to 128 of a-z A-Z 0-9 _", m.BasicIngestRule)
 		}
-		ck.oneOf(key+".layout", m.Layout, layouts...)
+		ck.oneOf(key+".layout", m.Layout, append(layouts, LayoutPacked)...)
+		ck.dur(key+".max_latency", m.MaxLatency, 0, MaxPublisherLatency)
 		if (m.CertFile == "") != (m.KeyFile == "") {
 			ck.bad(key+".cert_file", "cert_file and key_file go together; set both, or neither to use the Greengrass device credentials")
 		}
@@ -265,6 +266,7 @@ func (p *Publisher) validate(ck *checker, key string) {
 		if s.Endpoint != "" && !strings.HasPrefix(s.Endpoint, "https://") && !strings.HasPrefix(s.Endpoint, "http://") {
 			ck.bad(key+".endpoint", "%q not allowed; want a URL starting with https:// (http:// only to a loopback address, for tests)", s.Endpoint)
 		}
+		ck.dur(key+".max_latency", s.MaxLatency, 0, MaxPublisherLatency)
 		if !strings.Contains(s.AliasTemplate, "{metric}") {
 			ck.bad(key+".alias_template", "%q lacks {metric}; want e.g. /stirling/{thing}/{metric}", s.AliasTemplate)
 		} else if len(s.AliasTemplate) > 1000 {

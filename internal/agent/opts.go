@@ -126,6 +126,7 @@ func mqttOpts(cfg *configs.Config, pc *configs.Publisher) mqtt.Opts {
 		Topic:           m.Topic,
 		BasicIngestRule: m.BasicIngestRule,
 		Layout:          mqtt.Layout(m.Layout),
+		MaxLatency:      m.MaxLatency,
 		CertFile:        m.CertFile,
 		KeyFile:         m.KeyFile,
 		CAFile:          m.CAFile,
@@ -148,6 +149,7 @@ func sitewiseOpts(cfg *configs.Config, pc *configs.Publisher) *sitewise.Opts {
 		AliasTemplate: s.AliasTemplate,
 		Region:        s.Region,
 		Endpoint:      s.Endpoint,
+		MaxLatency:    s.MaxLatency,
 		BoolMetrics:   []string{pipeline.MetricFlamePresent},
 	}
 }
