@@ -59,6 +59,9 @@ func (a *agent) openPublishers(ctx context.Context) error {
 		case configs.TypeSiteWise:
 			so := sitewiseOpts(a.cfg, &pc)
 			so.Logger = log
+			// The timestamp window and the hold (max_latency) follow the
+			// readings' clock, which the simulator may run faster.
+			so.Clock = a.clk
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			sw, err := sitewise.New(sctx, so)
 			cancel()
@@ -76,6 +79,9 @@ func (a *agent) openPublishers(ctx context.Context) error {
 		}
 		ro := publish.DefaultRunnerOpts()
 		ro.Logger = log
+		// The runner holds records for a Packer's max_latency of sensor
+		// time (the simulator may run faster than the wall).
+		ro.Clock = a.clk
 		a.runners = append(a.runners, publish.NewRunner(p, cur, a.sp, &ro))
 	}
 	if len(a.runners) == 0 {
