@@ -17,9 +17,9 @@ import (
 // not fit (that record starts the next Send) or when the first record held
 // has waited MaxLatency, whichever comes first.
 //
-// A backlog (records already waiting) is merged up to
-// RunnerOpts.MergeReadings first, as for any publisher: holding only ever
-// applies to a batch that still fits.
+// A backlog (records already waiting behind the one that overflows) is
+// merged up to RunnerOpts.MergeReadings, as for any publisher, and the
+// publisher splits it into messages of whole units.
 type Packer interface {
 	// MaxLatency is the longest a record is held, from the moment the
 	// Runner took it from the spool to the start of its Send. 0 sends at
@@ -55,8 +55,8 @@ func (r *Runner) next(ctx context.Context) (spool.Record, time.Time, error) {
 // would make b overflow is kept in r.held for the next Send. It returns
 // early, leaving b as it is, when ctx ends.
 func (r *Runner) pack(ctx context.Context, b *pipeline.Batch, last uint64, taken time.Time) uint64 {
-	pk, ok := r.p.(Packer)
-	if !ok || pk.MaxLatency() <= 0 || !pk.Fits(b) {
+	pk := r.packer()
+	if pk == nil || r.held != nil || !pk.Fits(b) {
 		return last
 	}
 	deadline := taken.Add(pk.MaxLatency())
@@ -86,6 +86,21 @@ func (r *Runner) pack(ctx context.Context, b *pipeline.Batch, last uint64, taken
 		last = rec.Seq
 	}
 	return last
+}
+
+// packer returns the publisher as a Packer if it holds records at all.
+func (r *Runner) packer() Packer {
+	if pk, ok := r.p.(Packer); ok && pk.MaxLatency() > 0 {
+		return pk
+	}
+	return nil
+}
+
+// backlog reports whether records after seq are already waiting in the
+// spool: then merge fills whole messages instead of holding.
+func (r *Runner) backlog(seq uint64) bool {
+	cs := r.cur.Stats()
+	return cs.Acked+cs.Depth > seq
 }
 
 // withTimeout is context.WithTimeout on the Runner's clock (a simulated

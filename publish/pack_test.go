@@ -84,3 +84,19 @@ func TestRunnerPackerZeroLatency(t *testing.T) {
 	}
 	waitAcked(t, f.cur, 3)
 }
+
+// A backlog is merged past the Packer's unit, as for any publisher, so it
+// drains in few Sends of full messages.
+func TestRunnerPackerMergesBacklog(t *testing.T) {
+	f := newFixture(t, t.TempDir(), 10, 3)
+	p := packPub{fakePub: newFakePub(acceptAll), fit: 10, hold: 10 * time.Second}
+	clk := newFakeClock()
+	stop := run(t, NewRunner(p, f.cur, f.sp, &RunnerOpts{MergeReadings: 1000, Clock: clk}))
+	defer stop()
+	got := waitCalls(t, p.fakePub, 1)
+	if len(got[0].seqs) < 27 {
+		t.Errorf("first Send of a 10-record backlog has %d readings, want at least 9 records' worth", len(got[0].seqs))
+	}
+	clk.Advance(10 * time.Second)
+	waitAcked(t, f.cur, 10)
+}

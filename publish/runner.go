@@ -289,6 +289,8 @@ const mergeWait = time.Millisecond
 // the caller acknowledges once b is delivered. b.ID stays the first
 // record's seq.
 func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint64 {
+	pk := r.packer()
+	fits := pk != nil && pk.Fits(b)
 	for len(b.Readings) < r.opts.MergeReadings {
 		wctx, cancel := context.WithTimeout(ctx, mergeWait)
 		rec, err := r.cur.Next(wctx)
@@ -299,7 +301,18 @@ func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint
 		if err := r.scratch.UnmarshalBinary(rec.Payload); err != nil {
 			r.quarantineRecord(rec, "undecodable batch: "+err.Error())
 		} else {
+			n := len(b.Readings)
 			b.Readings = append(b.Readings, r.scratch.Readings...)
+			if fits && !pk.Fits(b) {
+				fits = false
+				if !r.backlog(rec.Seq) {
+					// Not a backlog: the record starts the next Send
+					// rather than spill into a second billing unit.
+					b.Readings = b.Readings[:n]
+					r.held = &held{rec: rec, taken: r.clk.Now()}
+					return last
+				}
+			}
 		}
 		last = rec.Seq
 	}
