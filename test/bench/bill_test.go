@@ -35,10 +35,14 @@ const onePerSecond = 86_400
 // 2,200 RPM, window 1 s, the shipped batch.max_latency 1 s) for an hour of
 // sensor time at speedup 100 (25 for the sample layout; --stop-after 1h),
 // then multiplies by 24.
+// The record_per_window cases set batch.max_latency to 10 ms, so that
+// every closed window is a record of its own (what issue 10 §1 makes the
+// default).
+//
 // The spool syncs on the wall clock and a cursor delivers only synced
-// records, so sync_interval is 1 s / speedup: the shipped 1 s of sensor
-// time (10 ms at speedup 100 (at 1 s the publisher would see a burst of 100 s of
-// readings every wall second and merge it as a backlog).
+// records, so sync_interval is 1 s / speedup, the shipped 1 s of sensor
+// time (10 ms at speedup 100; at 1 s the publisher would see a burst of
+// 100 s of readings every wall second and merge it as a backlog).
 //
 //   - MQTT: a real mosquitto over mutual TLS; a subscriber on the
 //     publisher's topic counts every message and its IoT Core units,
@@ -67,13 +71,15 @@ func BenchmarkBillPerEngineDay(b *testing.B) {
 		name, layout string
 		hold         time.Duration
 		speedup      int
+		perWindow    bool
 	}{
-		{"mqtt/sample", "sample", 0, sampleSpeedup},
-		{"mqtt/batch", "batch", 0, billSpeedup},
-		{"mqtt/batch/max_latency=10s", "batch", 10 * time.Second, billSpeedup},
-		{"mqtt/packed", "packed", 0, billSpeedup},
-		{"mqtt/packed/max_latency=9s", "packed", 9 * time.Second, billSpeedup},
-		{"mqtt/packed/max_latency=10s", "packed", 10 * time.Second, billSpeedup},
+		{"mqtt/sample", "sample", 0, sampleSpeedup, false},
+		{"mqtt/batch", "batch", 0, billSpeedup, false},
+		{"mqtt/batch/max_latency=10s", "batch", 10 * time.Second, billSpeedup, false},
+		{"mqtt/packed", "packed", 0, billSpeedup, false},
+		{"mqtt/packed/max_latency=9s", "packed", 9 * time.Second, billSpeedup, false},
+		{"mqtt/packed/max_latency=10s", "packed", 10 * time.Second, billSpeedup, false},
+		{"mqtt/packed/max_latency=10s/record_per_window", "packed", 10 * time.Second, billSpeedup, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
@@ -88,7 +94,7 @@ func BenchmarkBillPerEngineDay(b *testing.B) {
     key_file: %q
     ca_file: %q
 `, broker.Addr, topic, tc.layout, tc.hold, c.ClientCert, c.ClientKey, c.CAFile)
-				runBillAgent(b, bin, rois, pub, tc.speedup, nil)
+				runBillAgent(b, bin, rois, pub, tc.speedup, tc.perWindow, nil)
 				// The last messages may still be on their way.
 				time.Sleep(500 * time.Millisecond)
 				var units, bytes, readings int
@@ -108,8 +114,16 @@ func BenchmarkBillPerEngineDay(b *testing.B) {
 			}
 		})
 	}
-	for _, hold := range []time.Duration{0, 10 * time.Second} {
-		b.Run(fmt.Sprintf("sitewise/max_latency=%s", hold), func(b *testing.B) {
+	for _, tc := range []struct {
+		hold      time.Duration
+		perWindow bool
+	}{{0, false}, {10 * time.Second, false}, {20 * time.Second, false}, {20 * time.Second, true}} {
+		hold := tc.hold
+		name := fmt.Sprintf("sitewise/max_latency=%s", hold)
+		if tc.perWindow {
+			name += "/record_per_window"
+		}
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				srv := sitewisetest.New(b)
 				var mu sync.Mutex
@@ -127,7 +141,7 @@ func BenchmarkBillPerEngineDay(b *testing.B) {
     endpoint: %q
     max_latency: %s
 `, srv.URL, hold)
-				runBillAgent(b, bin, rois, pub, billSpeedup, func() { mu.Lock(); start = time.Now(); mu.Unlock() },
+				runBillAgent(b, bin, rois, pub, billSpeedup, tc.perWindow, func() { mu.Lock(); start = time.Now(); mu.Unlock() },
 					"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=SECRET", "AWS_REGION=eu-west-1")
 				bill := srv.Billing()
 				if bill.Points == 0 {
@@ -137,6 +151,7 @@ func BenchmarkBillPerEngineDay(b *testing.B) {
 					b.Errorf("%d wire violations, first: %s", len(v), v[0])
 				}
 				reportBill(b, bill.Units, bill.Requests, bill.Points)
+				b.Logf("%+v", bill)
 				b.ReportMetric(float64(bill.Units)/(float64(bill.Points)/10), "units/10_points")
 			}
 		})
@@ -152,9 +167,13 @@ func reportBill(b *testing.B, units, msgs, readings int) {
 
 // runBillAgent runs the agent with one publisher for an hour of sensor
 // time; started, if set, is called when the process has started.
-func runBillAgent(b *testing.B, bin, rois, publisher string, speedup int, started func(), env ...string) {
+func runBillAgent(b *testing.B, bin, rois, publisher string, speedup int, perWindow bool, started func(), env ...string) {
 	b.Helper()
 	dir := b.TempDir()
+	batchLatency := time.Second
+	if perWindow {
+		batchLatency = 10 * time.Millisecond
+	}
 	cfg := fmt.Sprintf(`device:
   thing_name: bench-bill
 sensors:
@@ -168,13 +187,13 @@ rois_file: %q
 pipeline:
   window: 1s
   batch:
-    max_latency: 1s
+    max_latency: %s
 spool:
   dir: %q
   max_bytes: 64MiB
   sync_interval: %s
 publishers:
-%s`, speedup, rois, filepath.Join(dir, "spool"), time.Second/time.Duration(speedup), publisher)
+%s`, speedup, rois, batchLatency, filepath.Join(dir, "spool"), time.Second/time.Duration(speedup), publisher)
 	cfgFile := filepath.Join(dir, "agent.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)

@@ -145,6 +145,9 @@ type Billing struct {
 	Points   int // values stored
 	Bytes    int // their size by the rule above
 	Units    int // billable units
+	// Partial counts the data streams of a request metered with fewer
+	// than 10 points (a unit not filled).
+	Partial int
 }
 
 // PointBytes is a value's size under the Billing rule.
@@ -191,6 +194,9 @@ func (s *Server) meter(from int) {
 		s.bill.Points += st.points
 		s.bill.Bytes += st.bytes
 		s.bill.Units += max((st.points+9)/10, (st.bytes+1023)/1024)
+		if st.points%10 != 0 {
+			s.bill.Partial++
+		}
 	}
 }
 
