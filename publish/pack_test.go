@@ -17,6 +17,8 @@ type packPub struct {
 
 func (p packPub) MaxLatency() time.Duration   { return p.hold }
 func (p packPub) Fits(b *pipeline.Batch) bool { return len(b.Readings) <= p.fit }
+
+// appendRecord spools one record of n readings numbered from seq.
 func appendRecord(t *testing.T, sp *spool.Spool, seq uint64, n int) {
 	t.Helper()
 	var b pipeline.Batch
