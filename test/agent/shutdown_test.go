@@ -215,38 +215,47 @@ func TestSIGTERMDeliversEverything(t *testing.T) {
 	}
 }
 
-// TestSIGTERMBrokerDown: with the broker unreachable, SIGTERM still exits
-// cleanly inside the budget; the file publisher is flushed and the mqtt
-// publisher's readings stay in the spool for the next start.
+// TestSIGTERMBrokerDown: with the broker unreachable (the connection
+// dropped and refused) or hung (connected, answering nothing), SIGTERM
+// still exits cleanly inside the budget; the file publisher is flushed and
+// the mqtt publisher's readings stay in the spool for the next start.
 func TestSIGTERMBrokerDown(t *testing.T) {
 	t.Parallel()
 	broker := mosquittotest.Start(t, nil)
-	px := mosquittotest.NewProxy(t, broker.Addr)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out.jsonl")
-	topic := fmt.Sprintf("stirling/shutdown/%d/down", os.Getpid())
-	c := baseConfig(dir, 20)
-	c["publishers"] = []any{
-		mqttPublisher(broker, px.Addr, topic),
-		map[string]any{"type": "file", "path": out, "rotate_bytes": "1GiB"},
-	}
-	p := start(t, c.write(t, dir), agenttest.Opts{})
-	p.WaitReady(15 * time.Second)
-	poll(t, 20*time.Second, "readings in the file publisher", func() (bool, string) {
-		n := fileSize(out)
-		return n > 2000, strconv.FormatInt(n, 10) + " bytes"
-	})
-	px.Down()
-	time.Sleep(500 * time.Millisecond)
-	res := sigterm(t, p)
-	t.Logf("SIGTERM to exit with the broker down: %v", res.took.Round(time.Millisecond))
-	if res.took >= 4*time.Second {
-		t.Errorf("exit took %v after SIGTERM with the broker down; want < 4 s", res.took)
-	}
-	recs, _ := readRecords(t, out)
-	checkDelivered(t, "file", seqSet(recs), res.lastSeq)
-	if !undeliveredLogged(p.Stderr.String(), "mqtt") {
-		t.Errorf("no log line says the mqtt publisher's readings stay in the spool:\n%s", agenttest.Tail(p.Stderr.String(), 3000))
+	for _, tc := range []struct {
+		name string
+		down func(*mosquittotest.Proxy)
+	}{
+		{"refused", (*mosquittotest.Proxy).Down},
+		{"hung", (*mosquittotest.Proxy).Stall},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			px := mosquittotest.NewProxy(t, broker.Addr)
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out.jsonl")
+			topic := fmt.Sprintf("stirling/shutdown/%d/%s", os.Getpid(), tc.name)
+			sub := broker.Subscribe(t, topic)
+			c := baseConfig(dir, 20)
+			c["publishers"] = []any{
+				mqttPublisher(broker, px.Addr, topic),
+				map[string]any{"type": "file", "path": out, "rotate_bytes": "1GiB"},
+			}
+			p := start(t, c.write(t, dir), agenttest.Opts{})
+			p.WaitReady(15 * time.Second)
+			sub.WaitN(t, 1, 20*time.Second)
+			tc.down(px)
+			time.Sleep(500 * time.Millisecond)
+			res := sigterm(t, p)
+			t.Logf("SIGTERM to exit with the broker %s: %v", tc.name, res.took.Round(time.Millisecond))
+			if res.took >= 4*time.Second {
+				t.Errorf("exit took %v after SIGTERM with the broker %s; want < 4 s", res.took, tc.name)
+			}
+			recs, _ := readRecords(t, out)
+			checkDelivered(t, "file", seqSet(recs), res.lastSeq)
+			if !undeliveredLogged(p.Stderr.String(), "mqtt") {
+				t.Errorf("no log line says the mqtt publisher's readings stay in the spool:\n%s", agenttest.Tail(p.Stderr.String(), 3000))
+			}
+		})
 	}
 }
 
