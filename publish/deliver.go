@@ -16,7 +16,8 @@ type rejection struct {
 }
 
 // deliver sends b until every reading is accepted or rejected. It returns
-// false if ctx ended first. b.Readings shrinks to the readings still due.
+// false if ctx ended first, or if an attempt failed or a backoff was in
+// progress once Drain was called. b.Readings shrinks to the readings still due.
 func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 	var res []Result
 	var rejects []rejection
@@ -76,7 +77,8 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 			r.succeeded(failed)
 			return true
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || r.drain.Err() != nil {
+			// Shutting down: no retries; the rest stays in the spool.
 			return false
 		}
 		if err != nil {
@@ -113,6 +115,8 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 		r.logFailure(now, state, cause, b.ID, len(keep), wait, why)
 		select {
 		case <-ctx.Done():
+			return false
+		case <-r.drain.Done():
 			return false
 		case <-r.ready:
 		case <-r.clk.After(wait):

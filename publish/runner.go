@@ -13,6 +13,9 @@ import (
 	"github.com/stirling-iot/stirling/pipeline/spool"
 )
 
+// ErrRunning is returned by a second call of Runner.Run.
+var ErrRunning = errors.New("publish: runner already running")
+
 // Readier is implemented by publishers that know when their destination
 // becomes reachable again (an MQTT reconnect, say). Ready returns a channel
 // that receives a value each time it does (a non-blocking send into a
@@ -195,6 +198,13 @@ type Runner struct {
 	runFails     int
 	requeueCheck time.Time // last look at the requeue directory (wall clock)
 
+	// drain is cancelled by Drain: Run delivers what the spool holds, then
+	// returns. stopped is closed when Run returns.
+	drain     context.Context
+	drainNow  context.CancelFunc
+	stopped   chan struct{}
+	startOnce sync.Once
+
 	mu       sync.Mutex
 	st       RunnerStats
 	inFlight time.Time // sensor time of the oldest reading being delivered
@@ -210,7 +220,8 @@ func NewRunner(p Publisher, cur *spool.Cursor, sp *spool.Spool, opts *RunnerOpts
 	}
 	o = o.withDefaults()
 	r := &Runner{p: p, cur: cur, sp: sp, opts: o, clk: o.Clock,
-		log: o.Logger.With("component", "publish", "publisher", p.Name())}
+		log: o.Logger.With("component", "publish", "publisher", p.Name()), stopped: make(chan struct{})}
+	r.drain, r.drainNow = context.WithCancel(context.Background())
 	if rd, ok := p.(Readier); ok {
 		r.ready = rd.Ready()
 	}
@@ -233,30 +244,39 @@ func (r *Runner) Stats() RunnerStats {
 
 // Run delivers records until ctx is done, then returns nil promptly (as
 // soon as the publisher's Send honours ctx). The record being delivered is
-// not acknowledged and stays in the spool. A spool error ends Run.
+// not acknowledged and stays in the spool. A spool error ends Run. After
+// Drain, Run returns once it has delivered every record the spool holds, or
+// at the first failed attempt. Run may be called once.
 func (r *Runner) Run(ctx context.Context) error {
+	running := false
+	r.startOnce.Do(func() { running = true })
+	if !running {
+		return ErrRunning
+	}
+	defer close(r.stopped)
 	defer r.update(func(st *RunnerStats) { st.State, st.Cause, st.Reason, st.Backoff = StateStopped, "", "", 0 })
 	var b pipeline.Batch
 	for {
-		if r.sp != nil && time.Since(r.requeueCheck) >= r.opts.RequeuePoll {
+		draining := r.drain.Err() != nil
+		if draining && r.cur.Stats().Depth == 0 {
+			return nil
+		}
+		if !draining && r.sp != nil && time.Since(r.requeueCheck) >= r.opts.RequeuePoll {
 			if !r.drainRequeue(ctx) {
 				return nil
 			}
 		}
-		nctx, cancel := ctx, context.CancelFunc(func() {})
-		if r.sp != nil {
-			// Wake up to look at the requeue directory even when no
-			// records arrive.
-			nctx, cancel = context.WithTimeout(ctx, r.opts.RequeuePoll)
-		}
-		rec, err := r.cur.Next(nctx)
-		timedOut := nctx.Err() != nil && ctx.Err() == nil
-		cancel()
+		rec, timedOut, err := r.next(ctx, draining)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, spool.ErrClosed) {
 				return nil
 			}
-			if timedOut {
+			if timedOut && draining {
+				// Nothing more is readable (records dropped for age are
+				// skipped without an ack): caught up.
+				return nil
+			}
+			if timedOut || r.drain.Err() != nil {
 				continue
 			}
 			return fmt.Errorf("publish: %s: %w", r.p.Name(), err)
@@ -272,6 +292,52 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		}
 		r.cur.Ack(last)
+	}
+}
+
+// drainIdle is how long a draining Run waits for a further record before it
+// counts itself caught up: once the spool is synced, stored records are
+// readable at once.
+const drainIdle = 50 * time.Millisecond
+
+// next returns the cursor's next record. Waiting, it wakes up for the
+// requeue poll (timedOut) and for Drain; draining, it waits at most
+// drainIdle (timedOut).
+func (r *Runner) next(ctx context.Context, draining bool) (rec spool.Record, timedOut bool, err error) {
+	var nctx context.Context
+	var cancel context.CancelFunc
+	switch {
+	case draining:
+		nctx, cancel = context.WithTimeout(ctx, drainIdle)
+	case r.sp != nil:
+		// Wake up to look at the requeue directory even when no records
+		// arrive.
+		nctx, cancel = context.WithTimeout(ctx, r.opts.RequeuePoll)
+	default:
+		nctx, cancel = context.WithCancel(ctx)
+	}
+	defer cancel()
+	if !draining {
+		stop := context.AfterFunc(r.drain, cancel)
+		defer stop()
+	}
+	rec, err = r.cur.Next(nctx)
+	return rec, errors.Is(nctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil, err
+}
+
+// Drain asks Run to deliver every record the spool holds (the caller has
+// stopped appending and synced the spool), then to return; a failed attempt
+// ends it at once, leaving the rest in the spool for the next start. Drain
+// waits until Run has returned, or returns ctx's error when ctx ends first
+// (Run goes on until its own ctx is done). Drain on a runner whose Run was
+// never called waits for ctx.
+func (r *Runner) Drain(ctx context.Context) error {
+	r.drainNow()
+	select {
+	case <-r.stopped:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publish: %s: drain: %w", r.p.Name(), ctx.Err())
 	}
 }
 

@@ -145,9 +145,15 @@ func resumeTime(newest, now time.Time) time.Time {
 	return now
 }
 
-// shutdownBudget is how long the agent may take to stop after SIGTERM.
-// Greengrass sends SIGKILL 5 s after SIGTERM; we stay well inside that.
+// shutdownBudget is how long the agent may take to stop after SIGTERM,
+// draining the publishers included; closing the publishers' connections
+// comes after it (at most 250 ms for MQTT). Greengrass sends SIGKILL 5 s
+// after SIGTERM; the process exits within 4 s.
 const shutdownBudget = 3500 * time.Millisecond
+
+// stopGrace is the part of the budget kept for the runners to return
+// after their ctx is cancelled at the drain deadline.
+const stopGrace = 500 * time.Millisecond
 
 // run runs the stages until ctx is done (returns nil, nil), the sensor time
 // reaches stopAfter (nil, nil), a new configuration arrives (it is returned),
@@ -258,11 +264,13 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 }
 
 // shutdown stops the sensors, lets the pipeline close its open window into
-// the spool, syncs the spool, then stops the publishers, inside the budget
-// Greengrass allows between SIGTERM and SIGKILL.
+// the spool, syncs the spool, then drains the publishers: each delivers
+// what the spool holds and stops, or stops at its first failed attempt
+// (its records stay in the spool). All of it inside the budget Greengrass
+// allows between SIGTERM and SIGKILL.
 func (a *agent) shutdown(stopSensors, stopPubs context.CancelFunc, sensWG, pubWG *sync.WaitGroup, pipeDone, writerDone <-chan error) error {
 	start := time.Now()
-	deadline := time.NewTimer(shutdownBudget - 500*time.Millisecond)
+	deadline := time.NewTimer(shutdownBudget - stopGrace)
 	defer deadline.Stop()
 	stopSensors()
 	var errs []error
@@ -283,15 +291,34 @@ func (a *agent) shutdown(stopSensors, stopPubs context.CancelFunc, sensWG, pubWG
 	if err := a.sp.Sync(); err != nil {
 		errs = append(errs, fmt.Errorf("spool sync: %w", err))
 	}
+	a.drainPublishers(start.Add(shutdownBudget - stopGrace))
 	waitFor(sensWG, 200*time.Millisecond)
 	stopPubs()
-	if !waitFor(pubWG, time.Second) {
+	if !waitFor(pubWG, stopGrace) {
 		a.log.Warn("shutdown: publishers still busy; their unacknowledged batches stay in the spool")
+	}
+	for _, r := range a.runners {
+		if st := r.Stats(); st.LagRecords > 0 {
+			a.log.Warn("publisher not drained; its records stay in the spool", "publisher", st.Name,
+				"lag_records", st.LagRecords, "state", st.StateText(), "reason", st.Reason)
+		}
 	}
 	ws := a.writer.Stats()
 	a.log.Info("spool synced", "took", time.Since(start).Round(time.Millisecond),
 		"batches", ws.Batches, "readings", ws.Readings, "last_seq", ws.LastSeq)
 	return errors.Join(errs...)
+}
+
+// drainPublishers lets every runner deliver what the spool holds, in
+// parallel, until each has caught up or failed, or until deadline.
+func (a *agent) drainPublishers(deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, r := range a.runners {
+		wg.Go(func() { _ = r.Drain(ctx) })
+	}
+	wg.Wait()
 }
 
 func waitFor(wg *sync.WaitGroup, d time.Duration) bool {
