@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -184,6 +185,10 @@ type Runner struct {
 	ready <-chan struct{}
 	// scratch decodes the records merge appends (Run's goroutine only).
 	scratch pipeline.Batch
+	// held is a record merge took from the cursor but did not append: it
+	// announces a restart, which must start a Send of its own (Run's
+	// goroutine only).
+	held *spool.Record
 
 	// Failure logging state (Run's goroutine only): the state and cause
 	// last logged ("" while delivering fine), when the run of failures
@@ -249,7 +254,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			// records arrive.
 			nctx, cancel = context.WithTimeout(ctx, r.opts.RequeuePoll)
 		}
-		rec, err := r.cur.Next(nctx)
+		rec, err := r.next(nctx)
 		timedOut := nctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err != nil {
@@ -275,6 +280,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// next returns the record merge held back, or the cursor's next one.
+func (r *Runner) next(ctx context.Context) (spool.Record, error) {
+	if h := r.held; h != nil {
+		r.held = nil
+		return *h, nil
+	}
+	return r.cur.Next(ctx)
+}
+
 // mergeWait is how long merge waits for a further record. Records already
 // in the spool come back at once; in steady state (no backlog) this is the
 // only delay merging adds.
@@ -283,7 +297,8 @@ const mergeWait = time.Millisecond
 // merge appends the readings of records already waiting behind b (up to
 // MergeReadings in all) and returns the seq of the last record taken, which
 // the caller acknowledges once b is delivered. b.ID stays the first
-// record's seq.
+// record's seq. It stops before a record that announces a restart
+// (Batch.Restart), so every announcement is at the start of a Send.
 func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint64 {
 	for len(b.Readings) < r.opts.MergeReadings {
 		wctx, cancel := context.WithTimeout(ctx, mergeWait)
@@ -294,6 +309,11 @@ func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint
 		}
 		if err := r.scratch.UnmarshalBinary(rec.Payload); err != nil {
 			r.quarantineRecord(rec, "undecodable batch: "+err.Error())
+		} else if r.scratch.Restart != nil {
+			// A restart announcement applies at its record's first
+			// reading: it starts the next Send.
+			r.held = &spool.Record{Seq: rec.Seq, Payload: slices.Clone(rec.Payload)}
+			return last
 		} else {
 			b.Readings = append(b.Readings, r.scratch.Readings...)
 		}
