@@ -98,7 +98,7 @@ func newAgent(ctx context.Context, cfg *configs.Config, o *Opts) (*agent, error)
 		// Accelerated virtual time runs ahead of the wall clock. After a
 		// restart it continues from the newest spooled reading, so sensor
 		// time never steps back.
-		a.clk = clock.NewScaled(resumeTime(newest, time.Now()), cfg.Sensors.Sim.Speedup)
+		a.clk = clock.NewScaled(resumeTime(newest, time.Now(), cfg.Pipeline.Window), cfg.Sensors.Sim.Speedup)
 	}
 	po := pipelineOpts(&cfg.Pipeline)
 	po.Clock = a.clk
@@ -140,13 +140,15 @@ func resumePoint(sp *spool.Spool, log *slog.Logger) *pipeline.Restart {
 	return &r
 }
 
-// resumeTime is the later of now and just after newest, the newest reading
-// in the spool.
-func resumeTime(newest, now time.Time) time.Time {
+// resumeTime is the later of now and the end of the window that holds
+// newest, the newest reading in the spool (a window aggregate is stamped
+// with its window's start), and at least a second after newest: the
+// restarted clock never stamps a reading into a window already spooled.
+func resumeTime(newest, now time.Time, window time.Duration) time.Time {
 	if newest.IsZero() {
 		return now
 	}
-	if t := newest.Add(time.Second); t.After(now) {
+	if t := newest.Add(max(window, time.Second)); t.After(now) {
 		return t
 	}
 	return now

@@ -15,17 +15,20 @@ func TestResumeTime(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		newest, want time.Time
+		window       time.Duration
 	}{
-		{"empty spool: now", time.Time{}, now},
-		{"newest long past: now", now.Add(-time.Hour), now},
-		{"newest just past: now", now.Add(-time.Second), now},
-		{"newest ahead (accelerated run): just after it", now.Add(time.Hour), now.Add(time.Hour + time.Second)},
-		{"newest within a second before now: just after it", now.Add(-300 * time.Millisecond), now.Add(700 * time.Millisecond)},
+		{"empty spool: now", time.Time{}, now, 0},
+		{"newest long past: now", now.Add(-time.Hour), now, 0},
+		{"newest just past: now", now.Add(-time.Second), now, 0},
+		{"newest ahead (accelerated run): just after it", now.Add(time.Hour), now.Add(time.Hour + time.Second), 0},
+		{"newest within a second before now: just after it", now.Add(-300 * time.Millisecond), now.Add(700 * time.Millisecond), 0},
+		{"5 s windows: after the newest window's end", now.Add(time.Hour), now.Add(time.Hour + 5*time.Second), 5 * time.Second},
+		{"sub-second windows: still a second after", now.Add(time.Hour), now.Add(time.Hour + time.Second), 100 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := resumeTime(tc.newest, now)
+			got := resumeTime(tc.newest, now, tc.window)
 			if !got.Equal(tc.want) {
-				t.Errorf("resumeTime(%v, %v) = %v, want %v", tc.newest, now, got, tc.want)
+				t.Errorf("resumeTime(%v, %v, %v) = %v, want %v", tc.newest, now, tc.window, got, tc.want)
 			}
 			if !tc.newest.IsZero() && !got.After(tc.newest) {
 				t.Errorf("resumeTime %v is not after the newest spooled reading %v: sensor time would step back", got, tc.newest)

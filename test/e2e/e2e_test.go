@@ -154,13 +154,14 @@ func runOutage(t *testing.T, kill bool) {
 	sub := b.Subscribe(t, topic)
 	dir := t.TempDir()
 	httpAddr := freeAddr(t)
-	// Every closed window is a spool record of its own: 100 records per
-	// real second at 100x, which the publisher merges into fewer messages
-	// when they wait (it allows itself 100 publishes/s). max_latency only
-	// bounds late samples now; it is kept long as before.
+	// Every closed window is a spool record of its own: one window per
+	// 50 ms of real time (5 s of sensor time at 100x) is 20 records
+	// (messages) per real second, well under the 100 publishes/s the
+	// publisher allows itself, so the backlog can drain. (With 1 s windows
+	// at 100x the live edge alone is 100 records/s.)
 	latency := time.Duration(float64(50*time.Millisecond) * speed)
 	cfg := writeConfig(t, dir, agentConfig{Thing: thing, Speedup: speed, Layout: "batch", Endpoint: px.Addr, Topic: topic,
-		Broker: b, HTTP: httpAddr, SpoolDir: filepath.Join(dir, "spool"), BatchLatency: latency})
+		Broker: b, HTTP: httpAddr, SpoolDir: filepath.Join(dir, "spool"), BatchLatency: latency, Window: latency})
 	a := startAgent(t, cfg, httpAddr)
 	start := a.Started
 	st := newStream(sub, "batch", thing)
@@ -269,8 +270,8 @@ func runOutage(t *testing.T, kill bool) {
 		want = 1
 	}
 	for _, r := range checkRestarts(t, st.recs, want) {
-		// At a speed-up the restarted clock resumes 1 s (sensor time)
-		// after previous_ts, so the gap is what the kill lost plus that
+		// At a speed-up the restarted clock resumes one window (sensor
+		// time) after previous_ts, so the gap is what the kill lost plus that
 		// second, not the downtime.
 		t.Logf("%v", r)
 	}
