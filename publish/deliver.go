@@ -53,6 +53,11 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 		if err == nil && timedOut {
 			err = fmt.Errorf("send timed out after %v", r.opts.SendTimeout)
 		}
+		if b.Restart != nil && restartDelivered(res) {
+			// The retry's first message must not announce the restart
+			// again at a later reading.
+			b.Restart = nil
+		}
 		var accepted uint64
 		var why string
 		rejects = rejects[:0]
@@ -174,4 +179,15 @@ func (r *Runner) update(f func(*RunnerStats)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f(&r.st)
+}
+
+// restartDelivered reports whether the reading a batch's restart
+// announcement travels with (its first reading not rejected) was accepted.
+func restartDelivered(res []Result) bool {
+	for i := range res {
+		if res[i].Status != Rejected {
+			return res[i].Status == Accepted
+		}
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -187,6 +188,10 @@ type Runner struct {
 	ready <-chan struct{}
 	// scratch decodes the records merge appends (Run's goroutine only).
 	scratch pipeline.Batch
+	// held is a record merge took from the cursor but did not append: it
+	// announces a restart, which must start a Send of its own (Run's
+	// goroutine only).
+	held *spool.Record
 
 	// Failure logging state (Run's goroutine only): the state and cause
 	// last logged ("" while delivering fine), when the run of failures
@@ -300,10 +305,14 @@ func (r *Runner) Run(ctx context.Context) error {
 // readable at once.
 const drainIdle = 50 * time.Millisecond
 
-// next returns the cursor's next record. Waiting, it wakes up for the
-// requeue poll (timedOut) and for Drain; draining, it waits at most
-// drainIdle (timedOut).
+// next returns the record merge held back, or the cursor's next record.
+// Waiting, it wakes up for the requeue poll (timedOut) and for Drain;
+// draining, it waits at most drainIdle (timedOut).
 func (r *Runner) next(ctx context.Context, draining bool) (rec spool.Record, timedOut bool, err error) {
+	if h := r.held; h != nil {
+		r.held = nil
+		return *h, false, nil
+	}
 	var nctx context.Context
 	var cancel context.CancelFunc
 	switch {
@@ -349,7 +358,8 @@ const mergeWait = time.Millisecond
 // merge appends the readings of records already waiting behind b (up to
 // MergeReadings in all) and returns the seq of the last record taken, which
 // the caller acknowledges once b is delivered. b.ID stays the first
-// record's seq.
+// record's seq. It stops before a record that announces a restart
+// (Batch.Restart), so every announcement is at the start of a Send.
 func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint64 {
 	for len(b.Readings) < r.opts.MergeReadings {
 		wctx, cancel := context.WithTimeout(ctx, mergeWait)
@@ -360,6 +370,11 @@ func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint
 		}
 		if err := r.scratch.UnmarshalBinary(rec.Payload); err != nil {
 			r.quarantineRecord(rec, "undecodable batch: "+err.Error())
+		} else if r.scratch.Restart != nil {
+			// A restart announcement applies at its record's first
+			// reading: it starts the next Send.
+			r.held = &spool.Record{Seq: rec.Seq, Payload: slices.Clone(rec.Payload)}
+			return last
 		} else {
 			b.Readings = append(b.Readings, r.scratch.Readings...)
 		}

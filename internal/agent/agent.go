@@ -81,8 +81,13 @@ func newAgent(ctx context.Context, cfg *configs.Config, o *Opts) (*agent, error)
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	a.sp = sp
-	lastSeq, newest := resumePoint(sp, log)
-	a.writer, err = pipeline.NewSpoolWriter(sp, &pipeline.SpoolWriterOpts{LastSeq: lastSeq, Clock: so.Clock, Logger: log})
+	restart := resumePoint(sp, log)
+	wo := pipeline.SpoolWriterOpts{Restart: restart, Clock: so.Clock, Logger: log}
+	var newest time.Time
+	if restart != nil {
+		wo.LastSeq, newest = restart.PreviousSeq, restart.PreviousTime
+	}
+	a.writer, err = pipeline.NewSpoolWriter(sp, &wo)
 	if err != nil {
 		sp.Close()
 		return nil, err
@@ -93,7 +98,7 @@ func newAgent(ctx context.Context, cfg *configs.Config, o *Opts) (*agent, error)
 		// Accelerated virtual time runs ahead of the wall clock. After a
 		// restart it continues from the newest spooled reading, so sensor
 		// time never steps back.
-		a.clk = clock.NewScaled(resumeTime(newest, time.Now()), cfg.Sensors.Sim.Speedup)
+		a.clk = clock.NewScaled(resumeTime(newest, time.Now(), cfg.Pipeline.Window), cfg.Sensors.Sim.Speedup)
 	}
 	po := pipelineOpts(&cfg.Pipeline)
 	po.Clock = a.clk
@@ -113,33 +118,37 @@ func newAgent(ctx context.Context, cfg *configs.Config, o *Opts) (*agent, error)
 	return a, nil
 }
 
-// resumePoint decodes the newest spooled batch: its last reading's Seq (the
-// writer numbers on from there) and its newest reading time (zero when the
-// spool is empty or the record unreadable).
-func resumePoint(sp *spool.Spool, log *slog.Logger) (uint64, time.Time) {
+// resumePoint decodes the newest spooled batch into where the previous
+// process left off: its last reading's Seq (the writer numbers on from
+// there) and its newest reading time. It returns nil for an empty spool
+// (nothing to announce), and a Restart with zero fields when the newest
+// record cannot be read: numbering restarts at 1, and the restart is still
+// announced.
+func resumePoint(sp *spool.Spool, log *slog.Logger) *pipeline.Restart {
 	_, payload, err := sp.Last()
 	if errors.Is(err, spool.ErrEmpty) {
-		return 0, time.Time{}
+		return nil
 	}
-	var seq uint64
-	var newest time.Time
+	var r pipeline.Restart
 	if err == nil {
-		seq, newest, err = pipeline.ResumePoint(payload)
+		r.PreviousSeq, r.PreviousTime, err = pipeline.ResumePoint(payload)
 	}
 	if err != nil {
 		log.Error("cannot read the newest spooled record; reading seq restarts at 1", "component", "spool", "err", err)
-		return 0, time.Time{}
+		return &pipeline.Restart{}
 	}
-	return seq, newest
+	return &r
 }
 
-// resumeTime is the later of now and just after newest, the newest reading
-// in the spool.
-func resumeTime(newest, now time.Time) time.Time {
+// resumeTime is the later of now and the end of the window that holds
+// newest, the newest reading in the spool (a window aggregate is stamped
+// with its window's start), and at least a second after newest: the
+// restarted clock never stamps a reading into a window already spooled.
+func resumeTime(newest, now time.Time, window time.Duration) time.Time {
 	if newest.IsZero() {
 		return now
 	}
-	if t := newest.Add(time.Second); t.After(now) {
+	if t := newest.Add(max(window, time.Second)); t.After(now) {
 		return t
 	}
 	return now
