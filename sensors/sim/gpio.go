@@ -47,17 +47,18 @@ const queueMax = 1 << 14
 // burst is the least engine time between two deliveries of edges: the line
 // wakes its reader once per burst with every edge that fell due in it, each
 // stamped with its own time, as a reader that drains the kernel's FIFO a few
-// times a second would see them. At 2,200 RPM that is 7 edges per wake
-// instead of one: the reader, the tachometer and the pipeline wake ten times
-// a second, not 73. 100 ms is well inside the pipeline's window grace
-// (250 ms), so no speed arrives after its window closed. On a fast scaled
-// clock it grows to 1 ms of wall time (up to 1 s of engine time).
+// times a second would see them. At 2,200 RPM that is 11 edges per wake
+// instead of one: the tachometer and the pipeline wake about seven times a
+// second, not 73. 150 ms leaves 100 ms of the pipeline's window grace
+// (250 ms) for scheduling, so no speed arrives after its window closed. On
+// a fast scaled clock it grows to 1 ms of wall time (up to 1 s of engine
+// time).
 //
 // lookAhead is how far past the clock the line runs the model to find the
 // next edge to sleep until: 250 ms of engine time, so a stopped engine wakes
 // the reader four times a second, and at least one burst.
 func burst(clk any) (burst, ahead time.Duration) {
-	burst = 100 * time.Millisecond
+	burst = 150 * time.Millisecond
 	if sc, ok := clk.(interface{ Factor() float64 }); ok {
 		burst = max(burst, min(time.Second, time.Duration(sc.Factor()*float64(time.Millisecond))))
 	}
@@ -90,7 +91,7 @@ type GPIO struct {
 	horizon                                      atomic.Int64 // engine time, ns
 }
 
-var _ tachometer.HorizonSource = (*GPIO)(nil)
+var _ tachometer.DeadlineSource = (*GPIO)(nil)
 
 // Horizon implements tachometer.HorizonSource: every edge up to it was
 // returned by an earlier, completed ReadEdges call.
@@ -130,6 +131,12 @@ func (g *GPIO) String() string { return "sim-gpio" }
 // clock, with one timer per wake, until an edge is due and a burst has
 // passed since the last delivery, then returns the edges that are due.
 func (g *GPIO) ReadEdges(ctx context.Context, buf []sensors.Edge) (int, error) {
+	return g.ReadEdgesUntil(ctx, buf, time.Time{})
+}
+
+// ReadEdgesUntil implements tachometer.DeadlineSource: ReadEdges that
+// returns 0, nil once the clock reaches deadline with no edge due.
+func (g *GPIO) ReadEdgesUntil(ctx context.Context, buf []sensors.Edge, deadline time.Time) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
@@ -168,6 +175,13 @@ func (g *GPIO) ReadEdges(ctx context.Context, buf []sensors.Edge) (int, error) {
 		h = maxTime(h, now)
 		if d := int64(h.Sub(s.origin)); d > g.horizon.Load() {
 			g.horizon.Store(d)
+		}
+		if !deadline.IsZero() {
+			if !now.Before(deadline) {
+				s.mu.Unlock()
+				return 0, nil
+			}
+			wake = minTime(wake, deadline)
 		}
 		s.mu.Unlock()
 		if err := s.clk.Sleep(ctx, wake.Sub(now)); err != nil {

@@ -33,6 +33,18 @@ func (t *tee) ReadEdges(ctx context.Context, buf []sensors.Edge) (int, error) {
 	return n, err
 }
 
+// ReadEdgesUntil and Horizon pass the line's tachometer.DeadlineSource
+// through, so the tachometer reads it the way the agent does.
+func (t *tee) ReadEdgesUntil(ctx context.Context, buf []sensors.Edge, deadline time.Time) (int, error) {
+	n, err := t.src.(tachometer.DeadlineSource).ReadEdgesUntil(ctx, buf, deadline)
+	t.mu.Lock()
+	t.edges = append(t.edges, buf[:n]...)
+	t.mu.Unlock()
+	return n, err
+}
+
+func (t *tee) Horizon() time.Time { return t.src.(tachometer.HorizonSource).Horizon() }
+
 // lastLead is the last mark's leading edge delivered before t.
 func (t *tee) lastLead(before time.Time) sensors.Edge {
 	t.mu.Lock()
