@@ -361,10 +361,8 @@ func (d *Dev) waitReady(ctx context.Context, tmo time.Duration) (uint16, error) 
 	start := d.clk.Now()
 	if !d.lastReady.IsZero() {
 		// The next subpage is due one period after the last one: sleep
-		// through 90% of it, then poll (two or three status reads at
-		// period/20). The chip's own clock may run up to 10% fast before a
-		// subpage is seen late.
-		if idle := d.lastReady.Add(d.period * 9 / 10).Sub(start); idle > 0 {
+		// through 80% of it, then poll.
+		if idle := d.lastReady.Add(d.period * 4 / 5).Sub(start); idle > 0 {
 			if err := d.clk.Sleep(ctx, idle); err != nil {
 				return 0, fmt.Errorf("mlx90640: wait for data: %w", err)
 			}

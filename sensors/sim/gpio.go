@@ -94,7 +94,8 @@ type GPIO struct {
 var _ tachometer.DeadlineSource = (*GPIO)(nil)
 
 // Horizon implements tachometer.HorizonSource: every edge up to it was
-// returned by an earlier, completed ReadEdges call.
+// returned by an earlier, completed ReadEdges call. It may be ahead of the
+// clock: the model has run ahead and found no edge before it.
 func (g *GPIO) Horizon() time.Time {
 	return g.s.origin.Add(time.Duration(g.horizon.Load()))
 }

@@ -235,8 +235,8 @@ func TestTachometerUnplugged(t *testing.T) {
 	if want := last.Wall.Add(2 * time.Second); !r.events[1].Time.Equal(want) {
 		t.Errorf("stop at %v, want last mark %v + 2s", r.events[1].Time.Sub(origin), last.Wall.Sub(origin))
 	}
-	// Edges up to the line's look-ahead (50 ms) may have been generated
-	// before the switch.
+	// The line runs the model up to 250 ms ahead of the clock; unplugging
+	// drops the edges it generated after the switch.
 	// A reader running behind the clock (a loaded CI machine) may not have
 	// generated the last few edges before the switch: allow a second.
 	if last.Wall.After(off.Add(100*time.Millisecond)) || off.Sub(last.Wall) > time.Second {
