@@ -51,18 +51,21 @@ const queueMax = 1 << 14
 // instead of one: the tachometer and the pipeline wake about seven times a
 // second, not 73. 150 ms leaves 100 ms of the pipeline's window grace
 // (250 ms) for scheduling, so no speed arrives after its window closed. On
-// a fast scaled clock it grows to 1 ms of wall time (up to 1 s of engine
-// time).
+// a scaled clock the burst shrinks with the speed-up (1.5 ms of engine time
+// at 100x): there a millisecond of scheduling delay is 100 ms of engine
+// time, and a longer burst made speeds miss their window.
 //
 // lookAhead is how far past the clock the line runs the model to find the
 // next edge to sleep until: 250 ms of engine time, so a stopped engine wakes
-// the reader four times a second, and at least one burst.
+// the reader four times a second, or 1 ms of wall time on a fast scaled
+// clock (up to 1 s of engine time).
 func burst(clk any) (burst, ahead time.Duration) {
-	burst = 150 * time.Millisecond
-	if sc, ok := clk.(interface{ Factor() float64 }); ok {
-		burst = max(burst, min(time.Second, time.Duration(sc.Factor()*float64(time.Millisecond))))
+	burst, ahead = 150*time.Millisecond, 250*time.Millisecond
+	if sc, ok := clk.(interface{ Factor() float64 }); ok && sc.Factor() > 1 {
+		burst = time.Duration(float64(burst) / sc.Factor())
+		ahead = max(ahead, min(time.Second, time.Duration(sc.Factor()*float64(time.Millisecond))))
 	}
-	return burst, max(250*time.Millisecond, burst)
+	return burst, ahead
 }
 
 // GPIO is the simulated tachometer line: a tachometer.Source whose edges
