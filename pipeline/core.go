@@ -200,8 +200,9 @@ func mod(a, b int64) int64 {
 	return r
 }
 
-// closeW0 closes the oldest open window and shifts W1 into its place. It
-// returns false when no window is open afterwards.
+// closeW0 closes the oldest open window, hands it on as its own batch and
+// shifts W1 into its place. It returns false when no window is open
+// afterwards.
 func (k *core) closeW0() bool {
 	start := k.winStart
 	any1 := false
@@ -217,6 +218,11 @@ func (k *core) closeW0() bool {
 	k.c.windows.Add(1)
 	k.c.lastWindowClosed.Store(start)
 	k.engineHeartbeat(start + k.window)
+	// A closed window goes to the spool at once, as its own record (with
+	// any late samples that waited for it): waiting for MaxLatency would
+	// put the next window into the same batch, and keep this one in
+	// memory, where a crash loses it. Publishers merge records that wait.
+	k.flush()
 	k.winStart += k.window
 	if !any1 {
 		k.winStart = 0
@@ -226,7 +232,7 @@ func (k *core) closeW0() bool {
 }
 
 // tick closes the windows whose end plus grace has passed at clock time
-// now, and flushes a batch that waited MaxLatency.
+// now, and flushes a batch of late samples that waited MaxLatency.
 func (k *core) tick(now time.Time) {
 	n := now.UnixNano()
 	for k.winStart != 0 && n >= k.winStart+k.window+k.grace {

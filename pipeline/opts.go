@@ -82,14 +82,19 @@ type EngineOpts struct {
 	WarmDeltaK float64 // delta_t at or above this means the engine is still warm
 }
 
-// BatchOpts bounds a batch.
+// BatchOpts bounds a batch. Every closed window is a batch of its own (one
+// spool record), handed on at once; a window with more readings than fit
+// is split into several batches.
 type BatchOpts struct {
+	// MaxReadings bounds the readings of one batch.
 	MaxReadings int
 	// MaxBytes bounds the estimated JSON size of the batch (the largest
 	// form a publisher sends), so one MQTT message stays well under IoT
 	// Core's 128 KB limit.
 	MaxBytes int
-	// MaxLatency is the longest a reading waits in an open batch (clock time).
+	// MaxLatency is the longest a reading that is not part of a closing
+	// window (a late sample) waits in an open batch for the next window to
+	// close (clock time). Closed windows and engine state changes never wait.
 	MaxLatency time.Duration
 }
 

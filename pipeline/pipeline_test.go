@@ -641,3 +641,94 @@ func TestRunScaledClock(t *testing.T) {
 		t.Fatalf("no batch in accelerated time; stats %+v", p.Stats())
 	}
 }
+
+// TestClosedWindowIsItsOwnBatch: a window is handed on the moment it closes,
+// alone, without waiting for MaxLatency and without the next window.
+func TestClosedWindowIsItsOwnBatch(t *testing.T) {
+	k, out := testCore(t, func(o *Opts) { o.Batch.MaxLatency = 10 * time.Minute })
+	k.add(sample{mRPM, at(100 * time.Millisecond), 100, Good})
+	k.add(sample{mRPM, at(900 * time.Millisecond), 200, Good})
+	if len(*out) != 0 {
+		t.Fatalf("%d batches before the window closed", len(*out))
+	}
+	k.add(sample{mRPM, at(1300 * time.Millisecond), 300, Good}) // past grace: [0,1s) closes
+	if len(*out) != 1 || len((*out)[0].Readings) != 1 || !(*out)[0].Readings[0].Time.Equal(t0) {
+		t.Fatalf("after the close: batches %+v, want one batch with the [0,1s) aggregate", *out)
+	}
+	k.add(sample{mRPM, at(3500 * time.Millisecond), 400, Good}) // closes [1s,2s), skips [2s,3s)
+	if len(*out) != 2 || len((*out)[1].Readings) != 1 || !(*out)[1].Readings[0].Time.Equal(t0.Add(time.Second)) {
+		t.Fatalf("second window: batches %+v, want it in a batch of its own", *out)
+	}
+	// The clock closes the last window at its end plus grace.
+	k.tick(t0.Add(4*time.Second + 250*time.Millisecond))
+	if len(*out) != 3 || !(*out)[2].Readings[0].Time.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("clock close: %d batches, want 3", len(*out))
+	}
+}
+
+// TestRunClosedWindowLeavesAtOnce: with a MaxLatency far longer than the
+// window, the clock-closed window still leaves at its end plus grace.
+func TestRunClosedWindowLeavesAtOnce(t *testing.T) {
+	p, clk := newTestPipeline(t, func(o *Opts) { o.Batch.MaxLatency = 10 * time.Minute })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := make(chan *Batch, 4)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, out) }()
+	if err := p.HandleSpeed(ctx, sensors.Speed{Time: t0.Add(200 * time.Millisecond), RPM: 600}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case b := <-out:
+			if len(b.Readings) != 1 || b.Readings[0].Value != 600 {
+				t.Fatalf("batch %+v", b.Readings)
+			}
+			if got := clk.Now().Sub(t0); got > 1300*time.Millisecond {
+				t.Errorf("window [0,1s) left at %v, want by 1.25 s (end plus grace)", got)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("no batch; stats %+v", p.Stats())
+		case <-time.After(5 * time.Millisecond):
+			clk.Advance(50 * time.Millisecond)
+		}
+	}
+}
+
+func TestBatchRestartRoundTrip(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, r := range []*Restart{nil, {}, {PreviousSeq: 12345, PreviousTime: t0.Add(1500 * time.Millisecond)}} {
+		b := Batch{Restart: r, Readings: []Reading{{Seq: 12346, Metric: "rpm", Time: t0.Add(4 * time.Second), Value: 1, Count: 1}}}
+		enc, err := b.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Decode into a batch that carried an announcement before: a
+		// reused Batch must not keep a stale one.
+		d := Batch{Restart: &Restart{PreviousSeq: 1}}
+		if err := d.UnmarshalBinary(enc); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case r == nil && d.Restart != nil:
+			t.Errorf("no restart encoded, decoded %+v", d.Restart)
+		case r != nil && (d.Restart == nil || d.Restart.PreviousSeq != r.PreviousSeq || !d.Restart.PreviousTime.Equal(r.PreviousTime) || d.Restart.PreviousTime.IsZero() != r.PreviousTime.IsZero()):
+			t.Errorf("restart %+v decoded as %+v", r, d.Restart)
+		}
+		if len(d.Readings) != 1 || d.Readings[0].Seq != 12346 {
+			t.Errorf("readings %+v", d.Readings)
+		}
+		if r == nil && enc[0] != batchFormat {
+			t.Errorf("a batch without a restart is written in format %d, want %d (unchanged)", enc[0], batchFormat)
+		}
+	}
+	if err := new(Batch).UnmarshalBinary([]byte{batchFormatRestart, 0x80}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("truncated restart announcement: %v, want ErrCorrupt", err)
+	}
+}

@@ -76,9 +76,34 @@ type Batch struct {
 	// ID is the spool record's sequence number; 0 until the batch is spooled.
 	ID       uint64
 	Readings []Reading
+	// Restart is set on the first batch a process spools after a restart
+	// (nil otherwise): it announces the break so consumers can tell a gap
+	// in sensor time from an engine that was off. It applies at the batch's
+	// first reading.
+	Restart *Restart
 }
 
-const batchFormat = 1
+// Restart says where the previous process left off: what it had made
+// durable in the spool when it stopped (cleanly or not). Readings after
+// PreviousSeq continue the numbering; whatever the previous process had not
+// made durable (at most its open window and its unsynced records) is the
+// gap between PreviousTime and the batch's first reading.
+type Restart struct {
+	// PreviousSeq is the newest Reading.Seq the previous process made
+	// durable; 0 when its spool was empty or unreadable.
+	PreviousSeq uint64
+	// PreviousTime is the newest sensor time in that process's last durable
+	// record (a window aggregate is stamped with its window's start); zero
+	// when unknown.
+	PreviousTime time.Time
+}
+
+// Payload formats: 1 is a batch, 2 a batch with a restart announcement
+// before its readings.
+const (
+	batchFormat        = 1
+	batchFormatRestart = 2
+)
 
 // ErrCorrupt is returned when a spooled batch cannot be decoded.
 var ErrCorrupt = errors.New("pipeline: corrupt batch encoding")
@@ -86,7 +111,11 @@ var ErrCorrupt = errors.New("pipeline: corrupt batch encoding")
 // AppendBinary appends the compact binary encoding of b to dst (the spool's
 // record payload). ID is not encoded: it is the record's own sequence number.
 func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
-	dst = append(dst, batchFormat)
+	if b.Restart == nil {
+		dst = append(dst, batchFormat)
+	} else {
+		dst = appendRestart(dst, b.Restart)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(b.Readings)))
 	var prevSeq uint64
 	var prevT int64
@@ -112,6 +141,18 @@ func (b *Batch) AppendBinary(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// appendRestart writes the format byte of a batch with a restart
+// announcement and the announcement itself.
+func appendRestart(dst []byte, r *Restart) []byte {
+	dst = append(dst, batchFormatRestart)
+	dst = binary.AppendUvarint(dst, r.PreviousSeq)
+	var t int64
+	if !r.PreviousTime.IsZero() {
+		t = r.PreviousTime.UnixNano()
+	}
+	return binary.AppendVarint(dst, t)
+}
+
 func appendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
@@ -123,7 +164,19 @@ func appendString(dst []byte, s string) []byte {
 // per reading.
 func (b *Batch) UnmarshalBinary(p []byte) error {
 	d := decoder{p: p}
-	if d.byte() != batchFormat {
+	b.Restart = nil
+	switch d.byte() {
+	case batchFormat:
+	case batchFormatRestart:
+		r := &Restart{PreviousSeq: d.uvarint()}
+		if t := d.varint(); t != 0 {
+			r.PreviousTime = time.Unix(0, t)
+		}
+		if d.err != nil {
+			return fmt.Errorf("%w: restart announcement", ErrCorrupt)
+		}
+		b.Restart = r
+	default:
 		return fmt.Errorf("%w: unknown format", ErrCorrupt)
 	}
 	n := d.uvarint()

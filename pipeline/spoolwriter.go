@@ -28,6 +28,10 @@ type SpoolWriterOpts struct {
 	// LastSeq is the newest Reading.Seq already in the queue (see
 	// ResumePoint); the writer numbers readings from LastSeq+1.
 	LastSeq uint64
+	// Restart, when set, is announced on the first batch the writer
+	// appends (Batch.Restart): the agent sets it whenever the spool held
+	// records of an earlier process (see ResumePoint).
+	Restart *Restart
 	// Clock stamps appends and failures; nil is the wall clock. The agent
 	// passes the spool's clock.
 	Clock clock.Clock
@@ -45,6 +49,7 @@ type SpoolWriter struct {
 	clk     clock.Clock
 	log     *slog.Logger
 	resumed uint64
+	restart *Restart // announced on the first successful append; Run's goroutine only after New
 
 	batches, readings, errs, lastSeq atomic.Uint64
 	lostReadings, lostNoSpace        atomic.Uint64
@@ -96,7 +101,8 @@ func NewSpoolWriter(q Queue, opts *SpoolWriterOpts) (*SpoolWriter, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &SpoolWriter{q: q, clk: o.Clock, log: o.Logger.With("component", "spool-writer"), resumed: o.LastSeq}, nil
+	return &SpoolWriter{q: q, clk: o.Clock, log: o.Logger.With("component", "spool-writer"),
+		resumed: o.LastSeq, restart: o.Restart}, nil
 }
 
 // ErrNoQueue is returned by NewSpoolWriter without a queue.
@@ -104,7 +110,7 @@ var ErrNoQueue = errors.New("no queue")
 
 // ResumePoint decodes the newest payload of a spool (an encoded Batch) into
 // the newest reading's Seq (SpoolWriterOpts.LastSeq) and the newest reading
-// time.
+// time: together, where the process that wrote it left off (Restart).
 func ResumePoint(payload []byte) (lastSeq uint64, newest time.Time, err error) {
 	var b Batch
 	if err := b.UnmarshalBinary(payload); err != nil {
@@ -210,7 +216,8 @@ func errnoName(err error) string {
 
 // Run appends every batch from in until in is closed. Readings get
 // contiguous Seq numbers, continuing after SpoolWriterOpts.LastSeq; the
-// batch's ID becomes its record seq. Empty batches are skipped. A batch
+// batch's ID becomes its record seq. The first batch appended carries
+// SpoolWriterOpts.Restart. Empty batches are skipped. A batch
 // that cannot be appended (full disk) is lost: it is counted (batches and
 // readings), the error and its time are kept for Stats, the first failure
 // is logged (then once a minute), and Run goes on; the next append that
@@ -227,14 +234,21 @@ func (w *SpoolWriter) Run(ctx context.Context, in <-chan *Batch) error {
 		for i := range b.Readings {
 			b.Readings[i].Seq = seq + 1 + uint64(i)
 		}
+		if w.restart != nil {
+			b.Restart = w.restart
+		}
 		var err error
 		if buf, err = b.AppendBinary(buf[:0]); err == nil {
 			b.ID, err = w.q.Append(buf)
 		}
 		if err != nil {
+			// A lost batch does not advance seq: the next one carries
+			// the restart announcement instead.
+			b.Restart = nil
 			w.failed(len(b.Readings), err)
 			return
 		}
+		w.restart = nil
 		seq += uint64(len(b.Readings))
 		w.lastSeq.Store(seq)
 		w.batches.Add(1)

@@ -236,3 +236,75 @@ stirling_last_spooled_timestamp_seconds 0
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+// TestSpoolWriterAnnouncesRestart: the first batch appended after a restart
+// carries where the previous process left off; a batch the disk refused
+// does not use the announcement up; later batches carry none.
+func TestSpoolWriterAnnouncesRestart(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := openSpool(t, dir)
+	for i := range 2 {
+		b := windowBatch(i, t0)
+		for j := range b.Readings {
+			b.Readings[j].Seq = uint64(10*i + j + 1)
+		}
+		p, _ := b.AppendBinary(nil)
+		if _, err := s.Append(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, payload, err := s.Last()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastSeq, newest, err := pipeline.ResumePoint(payload)
+	if err != nil || lastSeq != 20 || !newest.Equal(t0.Add(time.Second+9*time.Millisecond)) {
+		t.Fatalf("ResumePoint = %d, %v, %v; want 20 at %v", lastSeq, newest, err, t0.Add(time.Second+9*time.Millisecond))
+	}
+	q := &fullDisk{Spool: s}
+	q.full.Store(true)
+	rs := &pipeline.Restart{PreviousSeq: lastSeq, PreviousTime: newest}
+	w, err := pipeline.NewSpoolWriter(q, &pipeline.SpoolWriterOpts{LastSeq: lastSeq, Restart: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan *pipeline.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), in) }()
+	in <- windowBatch(5, t0) // refused
+	in <- &pipeline.Batch{}  // barrier
+	q.full.Store(false)
+	for i := 6; i < 8; i++ {
+		in <- windowBatch(i, t0)
+	}
+	close(in)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Cursor("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 4 {
+		rec, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b pipeline.Batch
+		if err := b.UnmarshalBinary(rec.Payload); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i < 2 && b.Restart != nil:
+			t.Errorf("record %d of the previous process announces %+v", i, b.Restart)
+		case i == 2 && (b.Restart == nil || *b.Restart != *rs || b.Readings[0].Seq != lastSeq+1):
+			t.Errorf("first record after the restart: restart %+v first seq %d; want %+v at seq %d", b.Restart, b.Readings[0].Seq, rs, lastSeq+1)
+		case i == 3 && b.Restart != nil:
+			t.Errorf("second record after the restart announces again: %+v", b.Restart)
+		}
+	}
+	s.Close()
+}

@@ -16,7 +16,8 @@ type rejection struct {
 }
 
 // deliver sends b until every reading is accepted or rejected. It returns
-// false if ctx ended first. b.Readings shrinks to the readings still due.
+// false if ctx ended first, or if an attempt failed or a backoff was in
+// progress once Drain was called. b.Readings shrinks to the readings still due.
 func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 	var res []Result
 	var rejects []rejection
@@ -52,6 +53,11 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 		if err == nil && timedOut {
 			err = fmt.Errorf("send timed out after %v", r.opts.SendTimeout)
 		}
+		if b.Restart != nil && restartDelivered(res) {
+			// The retry's first message must not announce the restart
+			// again at a later reading.
+			b.Restart = nil
+		}
 		var accepted uint64
 		var why string
 		rejects = rejects[:0]
@@ -76,7 +82,8 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 			r.succeeded(failed)
 			return true
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || r.drain.Err() != nil {
+			// Shutting down: no retries; the rest stays in the spool.
 			return false
 		}
 		if err != nil {
@@ -113,6 +120,8 @@ func (r *Runner) deliver(ctx context.Context, b *pipeline.Batch) bool {
 		r.logFailure(now, state, cause, b.ID, len(keep), wait, why)
 		select {
 		case <-ctx.Done():
+			return false
+		case <-r.drain.Done():
 			return false
 		case <-r.ready:
 		case <-r.clk.After(wait):
@@ -170,4 +179,15 @@ func (r *Runner) update(f func(*RunnerStats)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f(&r.st)
+}
+
+// restartDelivered reports whether the reading a batch's restart
+// announcement travels with (its first reading not rejected) was accepted.
+func restartDelivered(res []Result) bool {
+	for i := range res {
+		if res[i].Status != Rejected {
+			return res[i].Status == Accepted
+		}
+	}
+	return true
 }

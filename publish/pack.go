@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/stirling-iot/stirling/pipeline"
-	"github.com/stirling-iot/stirling/pipeline/spool"
 )
 
 // Packer is implemented by publishers whose destination bills by the
@@ -31,24 +30,6 @@ type Packer interface {
 	Fits(b *pipeline.Batch) bool
 }
 
-// held is a record taken from the cursor that did not fit into the Send
-// being assembled; it starts the next one.
-type held struct {
-	rec   spool.Record
-	taken time.Time // clock time the Runner took it from the cursor
-}
-
-// next returns the held record if there is one, or the cursor's next
-// record, with the clock time it was taken.
-func (r *Runner) next(ctx context.Context) (spool.Record, time.Time, error) {
-	if h := r.held; h != nil {
-		r.held = nil
-		return h.rec, h.taken, nil
-	}
-	rec, err := r.cur.Next(ctx)
-	return rec, r.clk.Now(), err
-}
-
 // pack holds b, whose first record was taken at taken, for more records
 // while b fits the Packer's unit and MaxLatency has not passed since taken,
 // and returns the seq of the last record merged into b. The record that
@@ -56,7 +37,7 @@ func (r *Runner) next(ctx context.Context) (spool.Record, time.Time, error) {
 // early, leaving b as it is, when ctx ends.
 func (r *Runner) pack(ctx context.Context, b *pipeline.Batch, last uint64, taken time.Time) uint64 {
 	pk := r.packer()
-	if pk == nil || r.held != nil || !pk.Fits(b) {
+	if pk == nil || r.held != nil || r.drain.Err() != nil || !pk.Fits(b) {
 		return last
 	}
 	deadline := taken.Add(pk.MaxLatency())
@@ -66,7 +47,9 @@ func (r *Runner) pack(ctx context.Context, b *pipeline.Batch, last uint64, taken
 			return last
 		}
 		wctx, cancel := r.withTimeout(ctx, d)
+		stop := context.AfterFunc(r.drain, cancel) // Drain sends at once
 		rec, err := r.cur.Next(wctx)
+		stop()
 		cancel()
 		if err != nil {
 			return last
@@ -76,11 +59,16 @@ func (r *Runner) pack(ctx context.Context, b *pipeline.Batch, last uint64, taken
 			last = rec.Seq
 			continue
 		}
+		if r.scratch.Restart != nil {
+			// A restart announcement starts a Send of its own (merge).
+			r.held, r.heldAt = &rec, r.clk.Now()
+			return last
+		}
 		n := len(b.Readings)
 		b.Readings = append(b.Readings, r.scratch.Readings...)
 		if !pk.Fits(b) {
 			b.Readings = b.Readings[:n]
-			r.held = &held{rec: rec, taken: r.clk.Now()}
+			r.held, r.heldAt = &rec, r.clk.Now()
 			return last
 		}
 		last = rec.Seq

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/stirling-iot/stirling/pipeline"
 	"github.com/stirling-iot/stirling/pipeline/spool"
 )
+
+// ErrRunning is returned by a second call of Runner.Run.
+var ErrRunning = errors.New("publish: runner already running")
 
 // Readier is implemented by publishers that know when their destination
 // becomes reachable again (an MQTT reconnect, say). Ready returns a channel
@@ -184,9 +188,13 @@ type Runner struct {
 	ready <-chan struct{}
 	// scratch decodes the records merge appends (Run's goroutine only).
 	scratch pipeline.Batch
-	// held is the record that did not fit into the last packed Send
-	// (Run's goroutine only; see Packer).
-	held *held
+	// held is a record merge took from the cursor but did not append: it
+	// announces a restart, which must start a Send of its own (Run's
+	// goroutine only).
+	held *spool.Record
+	// heldAt is when held was taken from the cursor (for Packer's
+	// MaxLatency).
+	heldAt time.Time
 
 	// Failure logging state (Run's goroutine only): the state and cause
 	// last logged ("" while delivering fine), when the run of failures
@@ -197,6 +205,13 @@ type Runner struct {
 	lastLog      time.Time
 	runFails     int
 	requeueCheck time.Time // last look at the requeue directory (wall clock)
+
+	// drain is cancelled by Drain: Run delivers what the spool holds, then
+	// returns. stopped is closed when Run returns.
+	drain     context.Context
+	drainNow  context.CancelFunc
+	stopped   chan struct{}
+	startOnce sync.Once
 
 	mu       sync.Mutex
 	st       RunnerStats
@@ -213,7 +228,8 @@ func NewRunner(p Publisher, cur *spool.Cursor, sp *spool.Spool, opts *RunnerOpts
 	}
 	o = o.withDefaults()
 	r := &Runner{p: p, cur: cur, sp: sp, opts: o, clk: o.Clock,
-		log: o.Logger.With("component", "publish", "publisher", p.Name())}
+		log: o.Logger.With("component", "publish", "publisher", p.Name()), stopped: make(chan struct{})}
+	r.drain, r.drainNow = context.WithCancel(context.Background())
 	if rd, ok := p.(Readier); ok {
 		r.ready = rd.Ready()
 	}
@@ -236,30 +252,44 @@ func (r *Runner) Stats() RunnerStats {
 
 // Run delivers records until ctx is done, then returns nil promptly (as
 // soon as the publisher's Send honours ctx). The record being delivered is
-// not acknowledged and stays in the spool. A spool error ends Run.
+// not acknowledged and stays in the spool. A spool error ends Run. After
+// Drain, Run returns once it has delivered every record the spool holds, or
+// at the first failed attempt. Run may be called once.
 func (r *Runner) Run(ctx context.Context) error {
+	running := false
+	r.startOnce.Do(func() { running = true })
+	if !running {
+		return ErrRunning
+	}
+	defer close(r.stopped)
 	defer r.update(func(st *RunnerStats) { st.State, st.Cause, st.Reason, st.Backoff = StateStopped, "", "", 0 })
 	var b pipeline.Batch
 	for {
-		if r.sp != nil && time.Since(r.requeueCheck) >= r.opts.RequeuePoll {
+		draining := r.drain.Err() != nil
+		if draining && r.cur.Stats().Depth == 0 {
+			return nil
+		}
+		if !draining && r.sp != nil && time.Since(r.requeueCheck) >= r.opts.RequeuePoll {
 			if !r.drainRequeue(ctx) {
 				return nil
 			}
 		}
-		nctx, cancel := ctx, context.CancelFunc(func() {})
-		if r.sp != nil {
-			// Wake up to look at the requeue directory even when no
-			// records arrive.
-			nctx, cancel = context.WithTimeout(ctx, r.opts.RequeuePoll)
+		wasHeld, heldAt := r.held != nil, r.heldAt
+		rec, timedOut, err := r.next(ctx, draining)
+		taken := r.clk.Now()
+		if wasHeld {
+			taken = heldAt
 		}
-		rec, taken, err := r.next(nctx)
-		timedOut := nctx.Err() != nil && ctx.Err() == nil
-		cancel()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, spool.ErrClosed) {
 				return nil
 			}
-			if timedOut {
+			if timedOut && draining {
+				// Nothing more is readable (records dropped for age are
+				// skipped without an ack): caught up.
+				return nil
+			}
+			if timedOut || r.drain.Err() != nil {
 				continue
 			}
 			return fmt.Errorf("publish: %s: %w", r.p.Name(), err)
@@ -279,6 +309,56 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// drainIdle is how long a draining Run waits for a further record before it
+// counts itself caught up: once the spool is synced, stored records are
+// readable at once.
+const drainIdle = 50 * time.Millisecond
+
+// next returns the record merge held back, or the cursor's next record.
+// Waiting, it wakes up for the requeue poll (timedOut) and for Drain;
+// draining, it waits at most drainIdle (timedOut).
+func (r *Runner) next(ctx context.Context, draining bool) (rec spool.Record, timedOut bool, err error) {
+	if h := r.held; h != nil {
+		r.held = nil
+		return *h, false, nil
+	}
+	var nctx context.Context
+	var cancel context.CancelFunc
+	switch {
+	case draining:
+		nctx, cancel = context.WithTimeout(ctx, drainIdle)
+	case r.sp != nil:
+		// Wake up to look at the requeue directory even when no records
+		// arrive.
+		nctx, cancel = context.WithTimeout(ctx, r.opts.RequeuePoll)
+	default:
+		nctx, cancel = context.WithCancel(ctx)
+	}
+	defer cancel()
+	if !draining {
+		stop := context.AfterFunc(r.drain, cancel)
+		defer stop()
+	}
+	rec, err = r.cur.Next(nctx)
+	return rec, errors.Is(nctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil, err
+}
+
+// Drain asks Run to deliver every record the spool holds (the caller has
+// stopped appending and synced the spool), then to return; a failed attempt
+// ends it at once, leaving the rest in the spool for the next start. Drain
+// waits until Run has returned, or returns ctx's error when ctx ends first
+// (Run goes on until its own ctx is done). Drain on a runner whose Run was
+// never called waits for ctx.
+func (r *Runner) Drain(ctx context.Context) error {
+	r.drainNow()
+	select {
+	case <-r.stopped:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publish: %s: drain: %w", r.p.Name(), ctx.Err())
+	}
+}
+
 // mergeWait is how long merge waits for a further record. Records already
 // in the spool come back at once; in steady state (no backlog) this is the
 // only delay merging adds.
@@ -287,7 +367,8 @@ const mergeWait = time.Millisecond
 // merge appends the readings of records already waiting behind b (up to
 // MergeReadings in all) and returns the seq of the last record taken, which
 // the caller acknowledges once b is delivered. b.ID stays the first
-// record's seq.
+// record's seq. It stops before a record that announces a restart
+// (Batch.Restart), so every announcement is at the start of a Send.
 func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint64 {
 	pk := r.packer()
 	fits := pk != nil && pk.Fits(b)
@@ -300,6 +381,11 @@ func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint
 		}
 		if err := r.scratch.UnmarshalBinary(rec.Payload); err != nil {
 			r.quarantineRecord(rec, "undecodable batch: "+err.Error())
+		} else if r.scratch.Restart != nil {
+			// A restart announcement applies at its record's first
+			// reading: it starts the next Send.
+			r.held = &spool.Record{Seq: rec.Seq, Payload: slices.Clone(rec.Payload)}
+			return last
 		} else {
 			n := len(b.Readings)
 			b.Readings = append(b.Readings, r.scratch.Readings...)
@@ -309,7 +395,7 @@ func (r *Runner) merge(ctx context.Context, b *pipeline.Batch, last uint64) uint
 					// Not a backlog: the record starts the next Send
 					// rather than spill into a second billing unit.
 					b.Readings = b.Readings[:n]
-					r.held = &held{rec: rec, taken: r.clk.Now()}
+					r.held, r.heldAt = &rec, r.clk.Now()
 					return last
 				}
 			}

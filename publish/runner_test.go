@@ -469,3 +469,67 @@ func TestRunnerMergesBacklog(t *testing.T) {
 		t.Fatalf("%d readings sent, want 40", len(all))
 	}
 }
+
+// A record that announces a restart is never merged into the middle of a
+// Send: it starts one, so the announcement applies at the Send's first
+// reading; two restarts in one backlog give two announcements.
+func TestRunnerRestartStartsASend(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Opts{SyncInterval: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	restarts := map[int]*pipeline.Restart{
+		2: {PreviousSeq: 8, PreviousTime: t0.Add(time.Second)},
+		4: {PreviousSeq: 16, PreviousTime: t0.Add(3 * time.Second)},
+	}
+	for i := range 6 {
+		b := pipeline.Batch{Restart: restarts[i]}
+		for k := range 4 {
+			b.Readings = append(b.Readings, pipeline.Reading{Seq: uint64(4*i + k + 1), Metric: "rpm", Time: t0.Add(time.Duration(i) * time.Second), Count: 1})
+		}
+		p, _ := b.AppendBinary(nil)
+		if _, err := sp.Append(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur, err := sp.Cursor("fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type send struct {
+		first, last uint64
+		restart     *pipeline.Restart
+	}
+	var mu sync.Mutex
+	var sends []send
+	p := newFakePub(func(n int, b *pipeline.Batch, res []Result) error {
+		mu.Lock()
+		s := send{first: b.Readings[0].Seq, last: b.Readings[len(b.Readings)-1].Seq}
+		if b.Restart != nil {
+			rs := *b.Restart
+			s.restart = &rs
+		}
+		sends = append(sends, s)
+		mu.Unlock()
+		return acceptAll(n, b, res)
+	})
+	r := NewRunner(p, cur, sp, &RunnerOpts{MergeReadings: 100, Clock: newFakeClock()})
+	stop := run(t, r)
+	defer stop()
+	waitAcked(t, cur, 6)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []send{{1, 8, nil}, {9, 16, restarts[2]}, {17, 24, restarts[4]}}
+	if len(sends) != len(want) {
+		t.Fatalf("sends %+v, want %+v", sends, want)
+	}
+	for i, w := range want {
+		g := sends[i]
+		if g.first != w.first || g.last != w.last || (g.restart == nil) != (w.restart == nil) ||
+			g.restart != nil && (g.restart.PreviousSeq != w.restart.PreviousSeq || !g.restart.PreviousTime.Equal(w.restart.PreviousTime)) {
+			t.Errorf("send %d = %+v (restart %+v), want %+v (restart %+v)", i, g, g.restart, w, w.restart)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/stirling-iot/stirling/configs"
@@ -43,6 +44,7 @@ type runFlags struct {
 	listen    string
 	stopAfter time.Duration
 	speedup   float64
+	cpuprof   string
 }
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
@@ -54,12 +56,20 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.listen, "http", "", "status page listen `address`, overriding http.listen (\"off\" disables it)")
 	fs.DurationVar(&f.stopAfter, "stop-after", 0, "stop cleanly after this much sensor `time` (0: run until signalled); for demos and tests")
 	fs.Float64Var(&f.speedup, "speedup", 0, "simulated engine: run this many `times` faster than real time, overriding sensors.sim.speedup")
+	fs.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile (runtime/pprof) of the whole run to this `file`; for measuring, off by default")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "stirling run: unexpected argument %q\n", fs.Arg(0))
 		return &exitError{code: 2, err: errUsageShown}
+	}
+	if f.cpuprof != "" {
+		stop, err := startCPUProfile(f.cpuprof)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	log, err := logging.New(e.stderr, f.logLevel, logging.Format(f.logFormat))
 	if err != nil {
@@ -103,4 +113,21 @@ func (f *runFlags) applyListen(cfg *configs.Config) {
 	default:
 		cfg.HTTP.Listen = f.listen
 	}
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		_ = out.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = out.Close()
+	}, nil
 }

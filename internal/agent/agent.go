@@ -81,8 +81,13 @@ func newAgent(ctx context.Context, cfg *configs.Config, o *Opts) (*agent, error)
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	a.sp = sp
-	lastSeq, newest := resumePoint(sp, log)
-	a.writer, err = pipeline.NewSpoolWriter(sp, &pipeline.SpoolWriterOpts{LastSeq: lastSeq, Clock: so.Clock, Logger: log})
+	restart := resumePoint(sp, log)
+	wo := pipeline.SpoolWriterOpts{Restart: restart, Clock: so.Clock, Logger: log}
+	var newest time.Time
+	if restart != nil {
+		wo.LastSeq, newest = restart.PreviousSeq, restart.PreviousTime
+	}
+	a.writer, err = pipeline.NewSpoolWriter(sp, &wo)
 	if err != nil {
 		sp.Close()
 		return nil, err
@@ -93,7 +98,7 @@ func newAgent(ctx context.Context, cfg *configs.Config, o *Opts) (*agent, error)
 		// Accelerated virtual time runs ahead of the wall clock. After a
 		// restart it continues from the newest spooled reading, so sensor
 		// time never steps back.
-		a.clk = clock.NewScaled(resumeTime(newest, time.Now()), cfg.Sensors.Sim.Speedup)
+		a.clk = clock.NewScaled(resumeTime(newest, time.Now(), cfg.Pipeline.Window), cfg.Sensors.Sim.Speedup)
 	}
 	po := pipelineOpts(&cfg.Pipeline)
 	po.Clock = a.clk
@@ -113,41 +118,51 @@ func newAgent(ctx context.Context, cfg *configs.Config, o *Opts) (*agent, error)
 	return a, nil
 }
 
-// resumePoint decodes the newest spooled batch: its last reading's Seq (the
-// writer numbers on from there) and its newest reading time (zero when the
-// spool is empty or the record unreadable).
-func resumePoint(sp *spool.Spool, log *slog.Logger) (uint64, time.Time) {
+// resumePoint decodes the newest spooled batch into where the previous
+// process left off: its last reading's Seq (the writer numbers on from
+// there) and its newest reading time. It returns nil for an empty spool
+// (nothing to announce), and a Restart with zero fields when the newest
+// record cannot be read: numbering restarts at 1, and the restart is still
+// announced.
+func resumePoint(sp *spool.Spool, log *slog.Logger) *pipeline.Restart {
 	_, payload, err := sp.Last()
 	if errors.Is(err, spool.ErrEmpty) {
-		return 0, time.Time{}
+		return nil
 	}
-	var seq uint64
-	var newest time.Time
+	var r pipeline.Restart
 	if err == nil {
-		seq, newest, err = pipeline.ResumePoint(payload)
+		r.PreviousSeq, r.PreviousTime, err = pipeline.ResumePoint(payload)
 	}
 	if err != nil {
 		log.Error("cannot read the newest spooled record; reading seq restarts at 1", "component", "spool", "err", err)
-		return 0, time.Time{}
+		return &pipeline.Restart{}
 	}
-	return seq, newest
+	return &r
 }
 
-// resumeTime is the later of now and just after newest, the newest reading
-// in the spool.
-func resumeTime(newest, now time.Time) time.Time {
+// resumeTime is the later of now and the end of the window that holds
+// newest, the newest reading in the spool (a window aggregate is stamped
+// with its window's start), and at least a second after newest: the
+// restarted clock never stamps a reading into a window already spooled.
+func resumeTime(newest, now time.Time, window time.Duration) time.Time {
 	if newest.IsZero() {
 		return now
 	}
-	if t := newest.Add(time.Second); t.After(now) {
+	if t := newest.Add(max(window, time.Second)); t.After(now) {
 		return t
 	}
 	return now
 }
 
-// shutdownBudget is how long the agent may take to stop after SIGTERM.
-// Greengrass sends SIGKILL 5 s after SIGTERM; we stay well inside that.
+// shutdownBudget is how long the agent may take to stop after SIGTERM,
+// draining the publishers included; closing the publishers' connections
+// comes after it (at most 250 ms for MQTT). Greengrass sends SIGKILL 5 s
+// after SIGTERM; the process exits within 4 s.
 const shutdownBudget = 3500 * time.Millisecond
+
+// stopGrace is the part of the budget kept for the runners to return
+// after their ctx is cancelled at the drain deadline.
+const stopGrace = 500 * time.Millisecond
 
 // run runs the stages until ctx is done (returns nil, nil), the sensor time
 // reaches stopAfter (nil, nil), a new configuration arrives (it is returned),
@@ -258,11 +273,13 @@ func (a *agent) run(ctx context.Context, stopAfter time.Duration, reload <-chan 
 }
 
 // shutdown stops the sensors, lets the pipeline close its open window into
-// the spool, syncs the spool, then stops the publishers, inside the budget
-// Greengrass allows between SIGTERM and SIGKILL.
+// the spool, syncs the spool, then drains the publishers: each delivers
+// what the spool holds and stops, or stops at its first failed attempt
+// (its records stay in the spool). All of it inside the budget Greengrass
+// allows between SIGTERM and SIGKILL.
 func (a *agent) shutdown(stopSensors, stopPubs context.CancelFunc, sensWG, pubWG *sync.WaitGroup, pipeDone, writerDone <-chan error) error {
 	start := time.Now()
-	deadline := time.NewTimer(shutdownBudget - 500*time.Millisecond)
+	deadline := time.NewTimer(shutdownBudget - stopGrace)
 	defer deadline.Stop()
 	stopSensors()
 	var errs []error
@@ -283,15 +300,34 @@ func (a *agent) shutdown(stopSensors, stopPubs context.CancelFunc, sensWG, pubWG
 	if err := a.sp.Sync(); err != nil {
 		errs = append(errs, fmt.Errorf("spool sync: %w", err))
 	}
+	a.drainPublishers(start.Add(shutdownBudget - stopGrace))
 	waitFor(sensWG, 200*time.Millisecond)
 	stopPubs()
-	if !waitFor(pubWG, time.Second) {
+	if !waitFor(pubWG, stopGrace) {
 		a.log.Warn("shutdown: publishers still busy; their unacknowledged batches stay in the spool")
+	}
+	for _, r := range a.runners {
+		if st := r.Stats(); st.LagRecords > 0 {
+			a.log.Warn("publisher not drained; its records stay in the spool", "publisher", st.Name,
+				"lag_records", st.LagRecords, "state", st.StateText(), "reason", st.Reason)
+		}
 	}
 	ws := a.writer.Stats()
 	a.log.Info("spool synced", "took", time.Since(start).Round(time.Millisecond),
 		"batches", ws.Batches, "readings", ws.Readings, "last_seq", ws.LastSeq)
 	return errors.Join(errs...)
+}
+
+// drainPublishers lets every runner deliver what the spool holds, in
+// parallel, until each has caught up or failed, or until deadline.
+func (a *agent) drainPublishers(deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, r := range a.runners {
+		wg.Go(func() { _ = r.Drain(ctx) })
+	}
+	wg.Wait()
 }
 
 func waitFor(wg *sync.WaitGroup, d time.Duration) bool {

@@ -81,7 +81,7 @@ func TestRunOnTheSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.current().sp.Close()
-	if seq, _ := resumePoint(b.current().sp, slog.New(slog.DiscardHandler)); seq != ws.LastSeq {
-		t.Errorf("resume point %d, want the last spooled reading %d", seq, ws.LastSeq)
+	if rp := resumePoint(b.current().sp, slog.New(slog.DiscardHandler)); rp == nil || rp.PreviousSeq != ws.LastSeq {
+		t.Errorf("resume point %+v, want the last spooled reading %d", rp, ws.LastSeq)
 	}
 }

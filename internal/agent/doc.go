@@ -7,8 +7,10 @@
 //     fails to open or fails several frames in a row, and the tachometer is
 //     restarted when its edge source fails;
 //   - the shutdown order: sensors first, then the pipeline closes its open
-//     window into the spool, the spool is synced, and only then do the
-//     publishers stop, inside the budget Greengrass allows after SIGTERM;
+//     window into the spool, the spool is synced, and then the publishers
+//     drain: each delivers everything spooled and stops, or stops at its
+//     first failed attempt (the rest stays in the spool), all inside the
+//     budget Greengrass allows after SIGTERM (exit within 4 s);
 //   - counters folded across camera re-opens, and the status page
 //     (internal/status) with /metrics, /livez and /healthz;
 //   - the start gate (CheckStart), shared with `stirling config check`;

@@ -104,6 +104,7 @@ type Server struct {
 	history  []rpmPoint
 	histNext int // ring write position once history is full
 	clients  map[chan event]struct{}
+	joined   chan struct{} // signalled when the first client of an idle server joins
 	done     chan struct{} // closed when Run is shutting down
 
 	sseClients atomic.Int64
@@ -194,6 +195,7 @@ func New(src Source, o *Opts) *Server {
 		log:     opts.Logger.With("component", "status"),
 		started: opts.Clock.Now(),
 		clients: make(map[chan event]struct{}),
+		joined:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
 	static, _ := fs.Sub(assets, "assets")
@@ -308,21 +310,33 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// loop samples the RPM history and pushes events until ctx or done.
+// loop samples the RPM history every second and pushes events until ctx
+// or done. With no /events client it only samples: no status document is
+// encoded and the frame ticker is stopped, so an unwatched agent wakes once
+// a second here, not five times.
 func (s *Server) loop(ctx context.Context) {
 	sec := time.NewTicker(time.Second)
 	defer sec.Stop()
 	fr := time.NewTicker(s.opts.FrameInterval)
 	defer fr.Stop()
+	framing := true
 	s.tick()
 	var sent uint64 // seq of the last frame broadcast
 	sentAny := false
 	for {
+		if watched := s.watched(); watched != framing {
+			if framing = watched; framing {
+				fr.Reset(s.opts.FrameInterval)
+			} else {
+				fr.Stop()
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.done:
 			return
+		case <-s.joined:
 		case <-sec.C:
 			s.tick()
 		case <-fr.C:
@@ -334,10 +348,20 @@ func (s *Server) loop(ctx context.Context) {
 	}
 }
 
-// tick samples RPM and broadcasts a status event.
+// watched reports whether an /events client is connected.
+func (s *Server) watched() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients) > 0
+}
+
+// tick samples RPM and, when someone watches, broadcasts a status event.
 func (s *Server) tick() {
 	snap := s.src.Snapshot()
 	s.sample(snap)
+	if !s.watched() {
+		return
+	}
 	doc, err := json.Marshal(s.statusDoc(snap))
 	if err != nil {
 		s.log.Error("status encode failed", "err", err)
@@ -471,7 +495,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	c := make(chan event, 4)
 	s.mu.Lock()
 	s.clients[c] = struct{}{}
+	first := len(s.clients) == 1
 	s.mu.Unlock()
+	if first {
+		select {
+		case s.joined <- struct{}{}: // restart the frame ticker
+		default:
+		}
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.clients, c)

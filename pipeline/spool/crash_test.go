@@ -295,7 +295,10 @@ func TestReplay24hMemory(t *testing.T) {
 	if int(res.Records) != n {
 		t.Fatalf("replayed %d of %d records", res.Records, n)
 	}
-	if res.VmHWM > 40e6 {
+	switch {
+	case raceEnabled:
+		t.Logf("under -race the RSS bound is not checked (shadow memory); make test-go checks it")
+	case res.VmHWM > 40e6:
 		t.Fatalf("peak RSS %.1f MB > 40 MB", float64(res.VmHWM)/1e6)
 	}
 }

@@ -32,7 +32,7 @@ const (
 )
 
 // Keys of the sample layout that a metric cannot use.
-var sampleReserved = [...]string{"device", "batch", "seq", "seq_last", "ts"}
+var sampleReserved = [...]string{"device", "batch", "seq", "seq_last", "ts", "restart"}
 
 // qualitySuffix is appended to a metric name for its quality field in the
 // sample layout.
@@ -94,15 +94,19 @@ func (e *encoder) encode(dst []message, b *pipeline.Batch, res []publish.Result)
 }
 
 func (e *encoder) encodeBatch(dst []message, b *pipeline.Batch, res []publish.Result) []message {
-	over := e.overhead()
+	over := e.overhead() + restartLen(b.Restart)
 	e.body = e.body[:0]
 	first, last := -1, -1
+	n0 := len(dst)
 	flush := func(hi int) {
 		if first < 0 {
 			return
 		}
 		p := make([]byte, 0, over+len(e.body))
 		p = e.header(p, b.ID, b.Readings[first].Seq, b.Readings[last].Seq)
+		if len(dst) == n0 {
+			p = appendRestart(p, b.Restart)
+		}
 		p = append(p, `,"readings":[`...)
 		p = append(p, e.body...)
 		p = append(p, "]}"...)
@@ -137,6 +141,35 @@ func (e *encoder) encodeBatch(dst []message, b *pipeline.Batch, res []publish.Re
 	}
 	flush(len(b.Readings))
 	return dst
+}
+
+// appendRestart appends a batch's restart announcement to the header of its
+// first message, in every layout:
+//
+//	,"restart":{"previous_seq":1234,"previous_ts":1767225600000}
+//
+// previous_ts (epoch ms, sensor time) is left out when unknown. Nothing is
+// appended for a batch that announces no restart.
+func appendRestart(dst []byte, r *pipeline.Restart) []byte {
+	if r == nil {
+		return dst
+	}
+	dst = append(dst, `,"restart":{"previous_seq":`...)
+	dst = strconv.AppendUint(dst, r.PreviousSeq, 10)
+	if !r.PreviousTime.IsZero() {
+		dst = append(dst, `,"previous_ts":`...)
+		dst = strconv.AppendInt(dst, r.PreviousTime.UnixMilli(), 10)
+	}
+	return append(dst, '}')
+}
+
+// restartLen bounds the bytes appendRestart adds.
+func restartLen(r *pipeline.Restart) int {
+	if r == nil {
+		return 0
+	}
+	const num = 20 // widest int64/uint64
+	return len(`,"restart":{"previous_seq":`) + num + len(`,"previous_ts":`) + num + len(`}`)
 }
 
 func appendReading(dst []byte, r *pipeline.Reading) []byte {
@@ -175,15 +208,19 @@ func appendReading(dst []byte, r *pipeline.Reading) []byte {
 // encodeSample groups runs of readings that share a timestamp, have
 // consecutive sequence numbers and distinct field names into one object each.
 func (e *encoder) encodeSample(dst []message, b *pipeline.Batch, res []publish.Result) []message {
-	over := e.overhead()
+	over := e.overhead() + restartLen(b.Restart)
 	e.body = e.body[:0]
 	first, last := -1, -1
+	n0 := len(dst)
 	flush := func() {
 		if first < 0 {
 			return
 		}
 		p := make([]byte, 0, over+len(e.body))
 		p = e.header(p, b.ID, b.Readings[first].Seq, b.Readings[last].Seq)
+		if len(dst) == n0 {
+			p = appendRestart(p, b.Restart)
+		}
 		p = append(p, `,"ts":`...)
 		p = strconv.AppendInt(p, b.Readings[first].Time.UnixMilli(), 10)
 		p = append(p, e.body...)

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -60,4 +61,22 @@ func (s *Sim) applyCameraWindows(t time.Duration) error {
 		s.camOn[kind] = want[kind]
 	}
 	return nil
+}
+
+// nextCameraBoundary is the first start or end of a camera fault window
+// after engine time t (a far future when there is none).
+func (s *Sim) nextCameraBoundary(t time.Duration) time.Duration {
+	next := time.Duration(math.MaxInt64)
+	for i := range s.cfg.Faults {
+		f := &s.cfg.Faults[i]
+		if !slices.Contains(camera.Kinds(), f.Kind) {
+			continue
+		}
+		for _, b := range f.boundaries() {
+			if b > t && b < next {
+				next = b
+			}
+		}
+	}
+	return next
 }

@@ -61,6 +61,15 @@ func (f *Fault) active(t time.Duration) bool {
 	return t >= f.At && (f.For == 0 || t < f.At+f.For)
 }
 
+// boundaries are the engine times at which f starts and ends (only the
+// start when it lasts to the end).
+func (f *Fault) boundaries() []time.Duration {
+	if f.For == 0 {
+		return []time.Duration{f.At}
+	}
+	return []time.Duration{f.At, f.At + f.For}
+}
+
 // Fault kinds of the GPIO line and the engine.
 const (
 	FaultMissedMarks = "missed_marks"   // marks the sensor does not see (rate per mark)

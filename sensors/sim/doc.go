@@ -14,6 +14,14 @@
 // seed however the callers are scheduled. With a clock.Scaled it runs an
 // hour of engine in seconds.
 //
+// Nothing polls. The GPIO line sleeps until its next edge is due, one
+// timer per wake, and hands over every edge due in a burst of 150 ms of
+// engine time at once, each with its own timestamp; the tachometer reads it
+// as a tachometer.DeadlineSource, in one goroutine, with its stall decision
+// as the read's deadline. Sim.Run wakes once a second and at camera fault
+// window boundaries; flame and flywheel changes are logged from the model
+// step that makes them.
+//
 // Faults are switched by the config (windows of engine time) or at run time
 // with Sim.SetFault: on the GPIO side missed marks, chatter bursts, noise
 // spikes, event-FIFO overflow and an unplugged sensor; flame-out on the

@@ -44,16 +44,28 @@ type GPIOStats struct {
 // nobody reads, the oldest are dropped and the sequence numbers show it.
 const queueMax = 1 << 14
 
+// burst is the least engine time between two deliveries of edges: the line
+// wakes its reader once per burst with every edge that fell due in it, each
+// stamped with its own time, as a reader that drains the kernel's FIFO a few
+// times a second would see them. At 2,200 RPM that is 11 edges per wake
+// instead of one: the tachometer and the pipeline wake about seven times a
+// second, not 73. 150 ms leaves 100 ms of the pipeline's window grace
+// (250 ms) for scheduling, so no speed arrives after its window closed. On
+// a scaled clock the burst shrinks with the speed-up (1.5 ms of engine time
+// at 100x): there a millisecond of scheduling delay is 100 ms of engine
+// time, and a longer burst made speeds miss their window.
+//
 // lookAhead is how far past the clock the line runs the model to find the
-// next edge to sleep until: 50 ms of engine time, or 1 ms of wall time on a
-// fast scaled clock (up to 1 s of engine time), so a stopped engine does not
-// make the reader spin.
-func lookAhead(clk any) time.Duration {
-	d := 50 * time.Millisecond
-	if sc, ok := clk.(interface{ Factor() float64 }); ok {
-		d = max(d, min(time.Second, time.Duration(sc.Factor()*float64(time.Millisecond))))
+// next edge to sleep until: 250 ms of engine time, so a stopped engine wakes
+// the reader four times a second, or 1 ms of wall time on a fast scaled
+// clock (up to 1 s of engine time).
+func burst(clk any) (burst, ahead time.Duration) {
+	burst, ahead = 150*time.Millisecond, 250*time.Millisecond
+	if sc, ok := clk.(interface{ Factor() float64 }); ok && sc.Factor() > 1 {
+		burst = time.Duration(float64(burst) / sc.Factor())
+		ahead = max(ahead, min(time.Second, time.Duration(sc.Factor()*float64(time.Millisecond))))
 	}
-	return d
+	return burst, ahead
 }
 
 // GPIO is the simulated tachometer line: a tachometer.Source whose edges
@@ -65,7 +77,9 @@ type GPIO struct {
 	rng    *rand.Rand
 	width  float64 // mark width in revolutions
 	jitter float64 // ns
+	burst  time.Duration
 	ahead  time.Duration
+	margin time.Duration // how far before the model's time a later step may still place an edge
 
 	// guarded by s.mu
 	queue   []sensors.Edge
@@ -74,27 +88,32 @@ type GPIO struct {
 	lastT   time.Duration
 	skipRev int64 // the mark of this revolution is missed
 	forced  GPIOFaults
+	last    time.Time // the clock time of the last delivery
 
 	edges, missed, chatter, glitches, overflowed atomic.Uint64
 	horizon                                      atomic.Int64 // engine time, ns
 }
 
-var _ tachometer.HorizonSource = (*GPIO)(nil)
+var _ tachometer.DeadlineSource = (*GPIO)(nil)
 
 // Horizon implements tachometer.HorizonSource: every edge up to it was
-// returned by an earlier, completed ReadEdges call.
+// returned by an earlier, completed ReadEdges call. It may be ahead of the
+// clock: the model has run ahead and found no edge before it.
 func (g *GPIO) Horizon() time.Time {
 	return g.s.origin.Add(time.Duration(g.horizon.Load()))
 }
 
 func newGPIO(s *Sim, seed uint64, widthDeg float64, jitter time.Duration) *GPIO {
+	b, a := burst(s.clk)
 	return &GPIO{
 		s:       s,
 		rng:     rand.New(rand.NewPCG(seed, 0x6910)),
 		width:   widthDeg / 360,
 		jitter:  float64(jitter),
 		skipRev: math.MinInt64,
-		ahead:   lookAhead(s.clk),
+		burst:   b,
+		ahead:   a,
+		margin:  stepDur + 10*jitter,
 	}
 }
 
@@ -112,9 +131,16 @@ func (g *GPIO) Stats() GPIOStats {
 // String names the line.
 func (g *GPIO) String() string { return "sim-gpio" }
 
-// ReadEdges implements tachometer.Source: it waits on the simulator's clock
-// until the flywheel produces an edge, then returns the edges that are due.
+// ReadEdges implements tachometer.Source: it sleeps on the simulator's
+// clock, with one timer per wake, until an edge is due and a burst has
+// passed since the last delivery, then returns the edges that are due.
 func (g *GPIO) ReadEdges(ctx context.Context, buf []sensors.Edge) (int, error) {
+	return g.ReadEdgesUntil(ctx, buf, time.Time{})
+}
+
+// ReadEdgesUntil implements tachometer.DeadlineSource: ReadEdges that
+// returns 0, nil once the clock reaches deadline with no edge due.
+func (g *GPIO) ReadEdgesUntil(ctx context.Context, buf []sensors.Edge, deadline time.Time) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
@@ -134,25 +160,63 @@ func (g *GPIO) ReadEdges(ctx context.Context, buf []sensors.Edge) (int, error) {
 		}
 		if n > 0 {
 			g.compact()
+			g.last = now
 			s.mu.Unlock()
 			g.edges.Add(uint64(n))
 			return n, nil
 		}
 		// Nothing due: every edge up to now went out in earlier calls.
-		if h := int64(now.Sub(s.origin)); h > g.horizon.Load() {
-			g.horizon.Store(h)
-		}
-		// Run the model ahead to find the next edge.
+		// Run the model ahead to find the next edge; wake for it, but not
+		// before a burst has passed since the last delivery.
+		s.eng.advance(now.Add(g.ahead))
 		wake := now.Add(g.ahead)
-		s.eng.advance(wake)
+		h := s.origin.Add(s.eng.now() - g.margin) // a later step places no edge before this
 		if g.head < len(g.queue) {
 			wake = g.queue[g.head].Wall
+			h = minTime(h, wake.Add(-time.Nanosecond))
+		}
+		wake = maxTime(wake, g.last.Add(g.burst))
+		h = maxTime(h, now)
+		if d := int64(h.Sub(s.origin)); d > g.horizon.Load() {
+			g.horizon.Store(d)
+		}
+		if !deadline.IsZero() {
+			if !now.Before(deadline) {
+				s.mu.Unlock()
+				return 0, nil
+			}
+			wake = minTime(wake, deadline)
 		}
 		s.mu.Unlock()
 		if err := s.clk.Sleep(ctx, wake.Sub(now)); err != nil {
 			return 0, err
 		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// unplug drops the queued edges after t, which the model generated ahead of
+// the clock before the line went dead at t (called under s.mu).
+func (g *GPIO) unplug(t time.Time) {
+	i := len(g.queue)
+	for i > g.head && g.queue[i-1].Wall.After(t) {
+		i--
+	}
+	g.queue = g.queue[:i]
+	g.compact()
 }
 
 // compact drops consumed edges from the front of the queue.

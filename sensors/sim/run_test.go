@@ -48,7 +48,8 @@ func TestRunCameraWindow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	// Run applies the windows every 20 ms of wall time (0.4 s of engine).
+	// Run applies the windows at their boundaries (and once a second of
+	// engine time).
 	if on, ok := seen[true]; !ok || on < 2*time.Second || on > 5*time.Second {
 		t.Errorf("unplugged first seen at %v, want soon after 2s", on)
 	}

@@ -85,7 +85,7 @@ func New(cfg Config, opts *Opts) (*Sim, error) {
 	s.eng = newEngine(s.origin, newScenario(cfg.Scenario, cfg.SteadyRPM), cfg.AmbientC, uint64(seed))
 	s.eng.flameOutForced = func(t time.Duration) bool { return s.active(FaultFlameOut, t) > 0 }
 	s.gpio = newGPIO(s, uint64(seed)+1, cfg.MarkWidthDeg, cfg.Jitter)
-	s.eng.onStep = s.gpio.onStep
+	s.eng.onStep = s.onStep
 	if err := s.newCamera(); err != nil {
 		return nil, err
 	}
@@ -112,31 +112,41 @@ func (s *Sim) State(t time.Time) State {
 	return s.eng.state(t)
 }
 
+// idleStep is how often Run advances the model when nothing else does (no
+// tachometer reads the line): often enough that the flame and flywheel
+// changes are logged within a second of engine time.
+const idleStep = time.Second
+
 // Run keeps the model in step with the clock (so scenario changes and
 // stalls are logged when they happen even if nothing reads) and applies
-// the config's camera fault windows. It returns nil when ctx is done.
+// the config's camera fault windows at their boundaries. It wakes once per
+// idleStep and at each window boundary, not more. It returns nil when ctx
+// is done.
 func (s *Sim) Run(ctx context.Context) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	prev := s.State(s.clk.Now())
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
 		now := s.clk.Now()
-		st := s.State(now)
-		if st.FlameOn != prev.FlameOn {
-			s.log.Info("flame", "on", st.FlameOn, "engine_time", now.Sub(s.origin).Round(time.Millisecond), "hot_c", round1(st.Hot))
-		}
-		if st.Running != prev.Running {
-			s.log.Info("flywheel", "running", st.Running, "engine_time", now.Sub(s.origin).Round(time.Millisecond), "delta_c", round1(st.Hot-st.Cold))
-		}
-		prev = st
-		if err := s.applyCameraWindows(now.Sub(s.origin)); err != nil {
+		s.State(now)
+		t := now.Sub(s.origin)
+		if err := s.applyCameraWindows(t); err != nil {
 			return err
 		}
+		next := min(idleStep, s.nextCameraBoundary(t)-t)
+		if err := s.clk.Sleep(ctx, next); err != nil {
+			return nil
+		}
+	}
+}
+
+// onStep is the model's step hook (called under s.mu): the GPIO line's
+// edges, and a log line when the flame or the flywheel changes, stamped
+// with the engine time of the step.
+func (s *Sim) onStep(prev, cur *State, t0 time.Duration) {
+	s.gpio.onStep(prev, cur, t0)
+	if cur.FlameOn != prev.FlameOn {
+		s.log.Info("flame", "on", cur.FlameOn, "engine_time", cur.Time.Sub(s.origin).Round(time.Millisecond), "hot_c", round1(cur.Hot))
+	}
+	if cur.Running != prev.Running {
+		s.log.Info("flywheel", "running", cur.Running, "engine_time", cur.Time.Sub(s.origin).Round(time.Millisecond), "delta_c", round1(cur.Hot-cur.Cold))
 	}
 }
 
@@ -162,6 +172,9 @@ func (s *Sim) SetFault(kind string, on bool) error {
 	}
 	s.mu.Lock()
 	s.forced[kind] = on
+	if kind == FaultUnplugged && on {
+		s.gpio.unplug(s.clk.Now())
+	}
 	s.mu.Unlock()
 	s.log.Info("fault", "kind", kind, "on", on)
 	return nil
@@ -173,6 +186,9 @@ func (s *Sim) SetGPIOFaults(f GPIOFaults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gpio.forced = f
+	if f.Unplugged {
+		s.gpio.unplug(s.clk.Now())
+	}
 }
 
 // active returns the rate at which kind is active at engine time t: the

@@ -36,6 +36,19 @@ type HorizonSource interface {
 	Horizon() time.Time
 }
 
+// DeadlineSource is implemented by sources that can stop waiting at a time
+// of the tachometer's clock and lose nothing while nobody reads them (the
+// simulator). Run then reads such a source in its own goroutine, with its
+// next time-driven decision as the deadline, instead of handing batches over
+// from a reader goroutine: one wake-up per batch instead of two, and no
+// timer of its own. ReadEdgesUntil is ReadEdges that returns 0, nil once the
+// clock reached deadline with no edge due, after moving the horizon to at
+// least that time; a zero deadline means none.
+type DeadlineSource interface {
+	HorizonSource
+	ReadEdgesUntil(ctx context.Context, buf []sensors.Edge, deadline time.Time) (int, error)
+}
+
 // Sentinel errors.
 var (
 	// ErrClosed is returned by a source used after Close.

@@ -236,6 +236,9 @@ func (t *Tach) Run(ctx context.Context, speeds chan<- sensors.Speed, events chan
 		return ErrRunning
 	}
 	defer t.running.Store(false)
+	if ds, ok := t.src.(DeadlineSource); ok {
+		return t.runInline(ctx, ds, speeds, events)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -331,6 +334,43 @@ func (t *Tach) Run(ctx context.Context, speeds chan<- sensors.Speed, events chan
 				return fmt.Errorf("tachometer: read edges: %w", err)
 			}
 			return nil
+		}
+	}
+}
+
+// runInline is Run for a DeadlineSource: one goroutine reads, filters and
+// decides, and the source's wait doubles as the stall and idle timer.
+func (t *Tach) runInline(ctx context.Context, src DeadlineSource, speeds chan<- sensors.Speed, events chan<- Event) error {
+	clk := t.o.Clock
+	f := newFilter(t, clk.Now(), speeds, events)
+	buf := make([]sensors.Edge, batchSize)
+	for {
+		d := f.deadline()
+		n, err := src.ReadEdgesUntil(ctx, buf, d)
+		for i := range buf[:n] {
+			f.edge(buf[i])
+		}
+		t.edges.Add(uint64(n))
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("tachometer: read edges: %w", err)
+		}
+		if n > 0 || d.IsZero() {
+			continue
+		}
+		// The deadline passed with no edge due: decide up to the horizon.
+		at := clk.Now()
+		if h := src.Horizon(); h.Before(at) {
+			at = h
+		}
+		f.tick(at)
+		if at.Before(d) {
+			// The source lags behind the clock (it should not); do not spin.
+			if err := clk.Sleep(ctx, time.Millisecond); err != nil {
+				return nil
+			}
 		}
 	}
 }

@@ -19,6 +19,14 @@ import (
 // envSpeedup overrides the simulator speedup of BenchmarkCPUPerSimHour.
 const envSpeedup = "STIRLING_BENCH_SPEEDUP"
 
+// envRealtime overrides how long the real-time case runs (default 1m; at
+// least 30s, since the first 10 s are left out).
+const envRealtime = "STIRLING_BENCH_REALTIME"
+
+// envCPUProfile names a directory: each run writes its agent's CPU profile
+// (--cpuprofile) there as cpu-<case>.pprof.
+const envCPUProfile = "STIRLING_BENCH_CPUPROFILE"
+
 // defaultSpeedup runs a simulated hour in about 36 s. Faster runs read fewer
 // subpages than the simulated chip produces on a 2-core machine (see
 // docs/benchmarks-publish.md), which would understate the work per hour.
@@ -50,6 +58,14 @@ func BenchmarkCPUPerSimHour(b *testing.B) {
 		}
 		speedup = n
 	}
+	realtime := time.Minute
+	if v := os.Getenv(envRealtime); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 30*time.Second {
+			b.Fatalf("%s=%q: want a duration of at least 30s", envRealtime, v)
+		}
+		realtime = d
+	}
 	bin := filepath.Join(b.TempDir(), "stirling")
 	if _, err := agenttest.Build(bin); err != nil {
 		b.Fatal(err)
@@ -71,12 +87,12 @@ func BenchmarkCPUPerSimHour(b *testing.B) {
 		// A minute at real time, already at the speed "run" settles at,
 		// extrapolated to the hour from its steady part (see runAgent):
 		// what the agent costs on a device.
-		{"speedup=1", "steady", 1, time.Minute},
+		{"speedup=1", "steady", 1, realtime},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
-			var perHour, wall float64
+			var perHour, wall, rss float64
 			var last agentRun
 			n := 0
 			for b.Loop() {
@@ -87,12 +103,15 @@ func BenchmarkCPUPerSimHour(b *testing.B) {
 					perHour += r.SteadyCPUPerSimSecond * 3600
 				}
 				wall += r.Wall.Seconds()
+				rss += r.RSS
 				last = r
 				n++
 			}
 			perHour /= float64(n)
 			b.ReportMetric(perHour, "cpu_s/sim_hour")
 			b.ReportMetric(perHour/3600*100, "core_%_realtime")
+			b.ReportMetric(perHour/60, "cpu_s/sim_min")
+			b.ReportMetric(rss/float64(n)/(1<<20), "rss_MiB")
 			b.ReportMetric(wall/float64(n)*simHour.Seconds()/c.stop.Seconds(), "wall_s/sim_hour")
 			b.ReportMetric(float64(c.speedup), "speedup")
 			b.ReportMetric(last.Scrape["stirling_camera_subpages_total"]/last.Scrape["stirling_sim_engine_seconds"]*3600, "subpages/sim_hour")
@@ -108,6 +127,8 @@ type agentRun struct {
 	// between the first scrape after steadyFrom of engine time and the
 	// last scrape (from /proc/<pid>/stat): startup and shutdown left out.
 	SteadyCPUPerSimSecond float64
+	// RSS is VmRSS (bytes) at the last scrape: the steady resident set.
+	RSS float64
 }
 
 // steadyFrom is the engine time after which a run counts as steady: the
@@ -160,21 +181,30 @@ publishers:
 		b.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", mosquittotest.FreePort(b))
+	args := []string{"--http", addr, "--stop-after", stop.String()}
+	if d := os.Getenv(envCPUProfile); d != "" {
+		args = append(args, "--cpuprofile", filepath.Join(d, fmt.Sprintf("cpu-speedup=%d.pprof", speedup)))
+	}
 	b.StartTimer()
-	a := agenttest.Start(b, bin, cfgFile, &agenttest.Opts{Args: []string{"--http", addr, "--stop-after", stop.String()}, Addr: addr})
+	a := agenttest.Start(b, bin, cfgFile, &agenttest.Opts{Args: args, Addr: addr})
 	start := a.Started
 
 	var mu sync.Mutex
 	var scrape map[string]float64
 	var first, lastS cpuAt // steady window: engine seconds and CPU
+	var rss float64
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for ctx.Err() == nil {
 			if m, _, err := a.Metrics(ctx); err == nil {
 				cpu, cerr := procCPU(a.Cmd.Process.Pid)
+				vm, rerr := procRSS(a.Cmd.Process.Pid)
 				mu.Lock()
 				scrape = m
+				if rerr == nil {
+					rss = vm
+				}
 				if eng := m["stirling_sim_engine_seconds"]; cerr == nil && eng >= steadyFrom {
 					if first.cpu == 0 {
 						first = cpuAt{eng, cpu}
@@ -205,7 +235,7 @@ publishers:
 		b.Fatalf("stirling run: %v\n%s", err, a.Stderr.String())
 	}
 	ps := a.Cmd.ProcessState
-	r := agentRun{CPU: ps.UserTime() + ps.SystemTime(), Wall: wall, Scrape: scrape}
+	r := agentRun{CPU: ps.UserTime() + ps.SystemTime(), Wall: wall, Scrape: scrape, RSS: rss}
 	if lastS.eng > first.eng {
 		r.SteadyCPUPerSimSecond = (lastS.cpu - first.cpu).Seconds() / (lastS.eng - first.eng)
 	}
@@ -214,9 +244,9 @@ publishers:
 	}
 	read, made := scrape["stirling_camera_subpages_total"], scrape["stirling_sim_camera_subpages_total"]
 	share := read / made
-	b.Logf("scenario %s, speedup %d, stop after %v: %v wall, %v CPU (user %v, sys %v), steady %.2f ms CPU per engine second (%.0f-%.0f s); last scrape at %.0f s engine time: %.0f subpages read of %.0f made (%.2f%%), %.0f frames, %.0f windows, %.0f late readings, %.0f tach drops, %.0f records spooled, mqtt lag %.0f records, rpm %.0f",
+	b.Logf("scenario %s, speedup %d, stop after %v: %v wall, %v CPU (user %v, sys %v), steady %.2f ms CPU per engine second (%.0f-%.0f s), VmRSS %.1f MiB; last scrape at %.0f s engine time: %.0f subpages read of %.0f made (%.2f%%), %.0f frames, %.0f windows, %.0f late readings, %.0f tach drops, %.0f records spooled, mqtt lag %.0f records, rpm %.0f",
 		scenario, speedup, stop, wall.Round(time.Millisecond), r.CPU.Round(time.Millisecond), ps.UserTime().Round(time.Millisecond), ps.SystemTime().Round(time.Millisecond),
-		1000*r.SteadyCPUPerSimSecond, first.eng, lastS.eng, scrape["stirling_sim_engine_seconds"], read, made, 100*share, scrape["stirling_pipeline_frames_total"], scrape["stirling_pipeline_windows_total"],
+		1000*r.SteadyCPUPerSimSecond, first.eng, lastS.eng, rss/(1<<20), scrape["stirling_sim_engine_seconds"], read, made, 100*share, scrape["stirling_pipeline_frames_total"], scrape["stirling_pipeline_windows_total"],
 		scrape["stirling_pipeline_late_total"], scrape["stirling_tach_dropped_total"], scrape["stirling_spool_appended_records_total"],
 		scrape[`stirling_publisher_lag_records{publisher="mqtt"}`], scrape["stirling_sim_rpm"])
 	if !(share >= minSubpageShare) {
@@ -256,4 +286,23 @@ func procCPU(pid int) (time.Duration, error) {
 	}
 	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
 	return time.Duration(ut+st) * tick, nil
+}
+
+// procRSS reads a process's resident set (VmRSS, bytes) from
+// /proc/<pid>/status.
+func procRSS(pid int) (float64, error) {
+	p, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	for line := range strings.Lines(string(p)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return 0, fmt.Errorf("bench: /proc/%d/status: VmRSS %q", pid, v)
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("bench: /proc/%d/status: no VmRSS", pid)
 }

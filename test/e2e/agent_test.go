@@ -72,6 +72,11 @@ type agentConfig struct {
 	// 1s). At a high speed-up a longer one keeps the spool records per real
 	// second under IoT Core's 100 publishes/s, which the publisher enforces.
 	BatchLatency time.Duration
+	// Window is pipeline.window in sensor time (default 1s). Every closed
+	// window is a spool record: at a high speed-up a longer one keeps the
+	// records per real second under the 100 publishes/s the publisher
+	// allows itself.
+	Window time.Duration
 }
 
 // writeConfig writes the agent's config and the ROI file next to it.
@@ -83,6 +88,10 @@ func writeConfig(t *testing.T, dir string, c agentConfig) string {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "rois.yaml"), rois, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	window := c.Window
+	if window == 0 {
+		window = time.Second
 	}
 	batchLatency := c.BatchLatency
 	if batchLatency == 0 {
@@ -98,7 +107,7 @@ sensors:
     speedup: %g
 rois_file: rois.yaml
 pipeline:
-  window: 1s
+  window: %s
   batch:
     max_latency: %s
 spool:
@@ -118,7 +127,7 @@ publishers:
     qos: 1
 http:
   listen: %s
-`, c.Thing, c.Speedup, batchLatency, c.SpoolDir, c.Endpoint, c.Topic, c.Layout,
+`, c.Thing, c.Speedup, window, batchLatency, c.SpoolDir, c.Endpoint, c.Topic, c.Layout,
 		c.Broker.Certs.ClientCert, c.Broker.Certs.ClientKey, c.Broker.Certs.CAFile, c.HTTP)
 	path := filepath.Join(dir, "stirling.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {

@@ -21,6 +21,31 @@ type rec struct {
 	ts      int64 // epoch ms, sensor (virtual) time
 	arrival time.Time
 	msg     int // index of the message that carried it
+	// restart is the restart announcement of the message that carried
+	// it, on the message's first reading only.
+	restart *announcement
+}
+
+// announcement is a message's "restart" object.
+type announcement struct {
+	PreviousSeq *uint64 `json:"previous_seq"`
+	PreviousTS  *int64  `json:"previous_ts"`
+}
+
+func (a *announcement) String() string {
+	if a == nil {
+		return "none"
+	}
+	s := "previous_seq "
+	if a.PreviousSeq == nil {
+		s += "missing"
+	} else {
+		s += fmt.Sprint(*a.PreviousSeq)
+	}
+	if a.PreviousTS != nil {
+		s += fmt.Sprintf(" previous_ts %d", *a.PreviousTS)
+	}
+	return s
 }
 
 // parseMessages decodes every message of the given layout. It fails the
@@ -50,10 +75,11 @@ func parseMessages(t *testing.T, layout, device string, msgs []mosquittotest.Mes
 
 func parseBatch(p []byte, device string) ([]rec, error) {
 	var env struct {
-		Device   string `json:"device"`
-		Batch    uint64 `json:"batch"`
-		Seq      uint64 `json:"seq"`
-		SeqLast  uint64 `json:"seq_last"`
+		Device   string        `json:"device"`
+		Batch    uint64        `json:"batch"`
+		Seq      uint64        `json:"seq"`
+		SeqLast  uint64        `json:"seq_last"`
+		Restart  *announcement `json:"restart"`
 		Readings []struct {
 			Seq     uint64   `json:"seq"`
 			Metric  string   `json:"metric"`
@@ -83,6 +109,7 @@ func parseBatch(p []byte, device string) ([]rec, error) {
 		}
 		out = append(out, rec{seq: r.Seq, metric: r.Metric, ts: r.TS})
 	}
+	out[0].restart = env.Restart
 	return out, nil
 }
 
@@ -99,6 +126,7 @@ func parseSample(p []byte, device string) ([]rec, error) {
 	var seq, seqLast uint64
 	var ts int64
 	var dev string
+	var restart *announcement
 	var metrics []string
 	for d.More() {
 		tok, err := d.Token()
@@ -106,6 +134,13 @@ func parseSample(p []byte, device string) ([]rec, error) {
 			return nil, err
 		}
 		key := tok.(string)
+		if key == "restart" {
+			restart = new(announcement)
+			if err := d.Decode(restart); err != nil {
+				return nil, fmt.Errorf("restart: %w", err)
+			}
+			continue
+		}
 		var v any
 		if err := d.Decode(&v); err != nil {
 			return nil, err
@@ -143,6 +178,7 @@ func parseSample(p []byte, device string) ([]rec, error) {
 	for i, m := range metrics {
 		out[i] = rec{seq: seq + uint64(i), metric: m, ts: ts}
 	}
+	out[0].restart = restart
 	return out, nil
 }
 

@@ -10,7 +10,8 @@ import (
 
 // Proxy is a TCP forwarder in front of a broker that can take the network
 // away: Down closes every connection and the listening socket (new
-// connections are refused), Up listens again on the same address.
+// connections are refused), Up listens again on the same address. Stall
+// keeps the connections open but stops forwarding (a broker that hangs).
 type Proxy struct {
 	Addr   string // "127.0.0.1:port", stable across Down/Up
 	target string
@@ -21,6 +22,8 @@ type Proxy struct {
 	conns   map[net.Conn]struct{}
 	upAt    time.Time
 	accepts int
+	stalled bool
+	flowing *sync.Cond // on mu; broadcast when stalled ends
 }
 
 // NewProxy starts a proxy to target ("host:port"). It is closed when the test
@@ -28,6 +31,7 @@ type Proxy struct {
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
 	p := &Proxy{target: target, t: t, conns: map[net.Conn]struct{}{}}
+	p.flowing = sync.NewCond(&p.mu)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("mosquittotest: proxy listen: %v", err)
@@ -78,7 +82,7 @@ func (p *Proxy) forward(c net.Conn) {
 	wg.Add(2)
 	pipe := func(dst, src net.Conn) {
 		defer wg.Done()
-		_, _ = io.Copy(dst, src)
+		_, _ = io.Copy(dst, stallReader{p, src})
 		dst.Close()
 		src.Close()
 	}
@@ -91,10 +95,45 @@ func (p *Proxy) forward(c net.Conn) {
 	p.mu.Unlock()
 }
 
+// stallReader reads from a connection and holds what it read while the
+// proxy is stalled.
+type stallReader struct {
+	p *Proxy
+	c net.Conn
+}
+
+func (r stallReader) Read(b []byte) (int, error) {
+	n, err := r.c.Read(b)
+	r.p.mu.Lock()
+	for r.p.stalled {
+		r.p.flowing.Wait()
+	}
+	r.p.mu.Unlock()
+	return n, err
+}
+
+// Stall stops forwarding while keeping every connection open, as a hung
+// broker would, until Down or Resume.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = true
+}
+
+// Resume forwards again after Stall.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = false
+	p.flowing.Broadcast()
+}
+
 // Down drops every connection and refuses new ones until Up.
 func (p *Proxy) Down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stalled = false
+	p.flowing.Broadcast()
 	if p.ln != nil {
 		p.ln.Close()
 		p.ln = nil
