@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/stirling-iot/stirling/pipeline"
@@ -92,7 +93,7 @@ func (r *Runner) backlog(seq uint64) bool {
 }
 
 // withTimeout is context.WithTimeout on the Runner's clock (a simulated
-// clock runs faster than the wall).
+// clock runs faster than the wall). Its cancel may be called more than once.
 func (r *Runner) withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	wctx, cancel := context.WithCancel(ctx)
 	stop := make(chan struct{})
@@ -103,5 +104,6 @@ func (r *Runner) withTimeout(ctx context.Context, d time.Duration) (context.Cont
 		case <-stop:
 		}
 	}()
-	return wctx, func() { close(stop); cancel() }
+	var once sync.Once
+	return wctx, func() { once.Do(func() { close(stop) }); cancel() }
 }

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -101,4 +102,28 @@ func TestRunnerPackerMergesBacklog(t *testing.T) {
 	}
 	clk.Advance(10 * time.Second)
 	waitAcked(t, f.cur, 10)
+}
+
+// Drain does not wait out a hold: the held Send goes at once.
+func TestRunnerPackerDrainSendsAtOnce(t *testing.T) {
+	f := newFixture(t, t.TempDir(), 0, 0)
+	clk := newFakeClock()
+	p := packPub{fakePub: newFakePub(acceptAll), fit: 100, hold: time.Hour}
+	r := NewRunner(p, f.cur, f.sp, &RunnerOpts{Clock: clk})
+	stop := run(t, r)
+	defer stop()
+	appendRecord(t, f.sp, 1, 3)
+	clk.wait(t) // holding
+	if err := f.sp.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Drain(ctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	if got := waitCalls(t, p.fakePub, 1); len(got[0].seqs) != 3 {
+		t.Fatalf("Send %v, want the held record", got[0].seqs)
+	}
+	waitAcked(t, f.cur, 1)
 }
