@@ -74,12 +74,14 @@ func TestDrainDeliversEverythingSpooled(t *testing.T) {
 	if err := r.Drain(ctx); err != nil {
 		t.Fatalf("Drain: %v", err)
 	}
+	// Run closes its stopped channel as it returns; its value reaches done
+	// a moment later, from the goroutine that started it.
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-	default:
+	case <-time.After(time.Second):
 		t.Fatal("Drain returned but Run did not")
 	}
 	if st := r.Stats(); st.LagRecords != 0 || st.State != StateStopped || st.Delivered != next-1 {
